@@ -1,0 +1,219 @@
+#!/usr/bin/env node
+// `coffer`: serve, migrate, app, key, connector. Thin: parses arguments and calls vault/.
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from './config.js';
+import { ConnectorDefinitionError, loadConnectorDir } from './connectors/loader.js';
+import { createLogger, openRuntime, type Runtime } from './runtime.js';
+import { startServer } from './server.js';
+import {
+  countApplications,
+  createApiKey,
+  createApplication,
+  listApiKeys,
+  listAppConnectors,
+  revokeApiKey,
+  setConnectorEnabled,
+  setRedirectUris,
+} from './vault/applications.js';
+import { VaultError } from './vault/errors.js';
+
+class UsageError extends Error {}
+
+const USAGE = `Usage: coffer <command> [options]
+
+  serve [--port N]                         start the API server (what \`npm start\` runs)
+  migrate                                  apply database migrations
+  app create [--id ID] [--name NAME] [--no-connectors]
+  app set --app ID --redirect-uris "https://a,https://b"
+  key create|list --app ID
+  key revoke KEY_ID --app ID
+  connector list --app ID
+  connector enable|disable SERVICE_ID --app ID [--client-id X --client-secret Y --scopes "a b"]
+  connector check DIR                      validate connector files without starting
+
+Every command takes --json for machine-readable output. Storage is chosen as for the server:
+DATABASE_URL=postgres://… or SQLite under COFFER_DATA_DIR (default ./data).`;
+
+const OPTIONS = {
+  json: { type: 'boolean' },
+  port: { type: 'string' },
+  id: { type: 'string' },
+  name: { type: 'string' },
+  app: { type: 'string' },
+  'no-connectors': { type: 'boolean' },
+  'redirect-uris': { type: 'string' },
+  'client-id': { type: 'string' },
+  'client-secret': { type: 'string' },
+  scopes: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+function need(value: string | undefined, flag: string): string {
+  if (!value) throw new UsageError(`${flag} is required`);
+  return value;
+}
+
+function print(json: boolean, data: unknown, human: string): void {
+  process.stdout.write(json ? JSON.stringify(data) + '\n' : human + '\n');
+}
+
+async function withRuntime<T>(fn: (runtime: Runtime) => Promise<T>): Promise<T> {
+  const runtime = await openRuntime(loadConfig());
+  try {
+    return await fn(runtime);
+  } finally {
+    await runtime.close();
+  }
+}
+
+async function serve(values: Values): Promise<void> {
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError('--port must be a port number');
+  const config = loadConfig(process.env, { port });
+  const logger = createLogger(config.logLevel);
+  const runtime = await openRuntime(config);
+  if (runtime.masterKey.created) {
+    logger.warn(`Created a master key in ${runtime.masterKey.file} (mode 0600). In production set COFFER_MASTER_KEY (or load it from a KMS) instead.`);
+  }
+  let created: { application_id: string; api_key: string } | null = null;
+  if ((await countApplications(runtime.ctx)) === 0) created = await createApplication(runtime.ctx, { name: 'Default application' });
+  const server = await startServer(runtime, logger, { port: config.port, host: config.host });
+  const lines = [`Coffer is listening on ${runtime.ctx.publicUrl} (${runtime.store.description})`];
+  if (created) {
+    lines.push(
+      '',
+      'Created the first application, with every catalogue connector enabled:',
+      `  Application id: ${created.application_id}`,
+      `  API key:        ${created.api_key}`,
+      '  (the key is shown once; keep it somewhere safe, or make another with `npx coffer key create --app <id>`)',
+      '',
+      'Try it:',
+      `  curl -H "Authorization: Bearer ${created.api_key}" -H "x-apideck-app-id: ${created.application_id}" -H "x-apideck-consumer-id: test-consumer" ${runtime.ctx.publicUrl}/vault/connections`,
+    );
+  }
+  lines.push(`API reference: ${runtime.ctx.publicUrl}/docs`);
+  process.stdout.write(lines.join('\n') + '\n');
+  const shutdown = async () => {
+    await server.close();
+    await runtime.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+async function app(sub: string | undefined, values: Values): Promise<void> {
+  const json = Boolean(values.json);
+  if (sub === 'create') {
+    const created = await withRuntime((rt) => createApplication(rt.ctx, { id: values.id, name: values.name, enableConnectors: !values['no-connectors'] }));
+    print(json, created, `Application id: ${created.application_id}\nAPI key:        ${created.api_key}\n(the key is shown once)`);
+    return;
+  }
+  if (sub === 'set') {
+    const appId = need(values.app, '--app');
+    const raw = values['redirect-uris'];
+    if (raw === undefined) throw new UsageError('app set needs --redirect-uris');
+    const uris = raw.split(',').map((u) => u.trim()).filter(Boolean);
+    await withRuntime((rt) => setRedirectUris(rt.ctx, appId, uris));
+    print(json, { application_id: appId, redirect_uris: uris }, `Redirect URIs of ${appId}: ${uris.join(', ') || '(none)'}`);
+    return;
+  }
+  throw new UsageError('app takes create or set');
+}
+
+async function key(sub: string | undefined, positionals: string[], values: Values): Promise<void> {
+  const json = Boolean(values.json);
+  const appId = need(values.app, '--app');
+  if (sub === 'create') {
+    const created = await withRuntime((rt) => createApiKey(rt.ctx, appId));
+    print(json, created, `Key id:  ${created.id}\nAPI key: ${created.api_key}\n(the key is shown once)`);
+  } else if (sub === 'list') {
+    const keys = await withRuntime((rt) => listApiKeys(rt.ctx, appId));
+    print(json, keys, keys.map((k) => `${k.id}  …${k.last4}  created ${k.created_at}${k.revoked_at ? `  revoked ${k.revoked_at}` : ''}`).join('\n') || '(no keys)');
+  } else if (sub === 'revoke') {
+    const keyId = positionals[0] ?? values.id;
+    if (!keyId) throw new UsageError('key revoke needs the key id (see `coffer key list`)');
+    await withRuntime((rt) => revokeApiKey(rt.ctx, appId, keyId));
+    print(json, { id: keyId, revoked: true }, `Revoked ${keyId}`);
+  } else {
+    throw new UsageError('key takes create, list or revoke');
+  }
+}
+
+async function connector(sub: string | undefined, positionals: string[], values: Values): Promise<void> {
+  const json = Boolean(values.json);
+  if (sub === 'check') {
+    const dir = positionals[0];
+    if (!dir) throw new UsageError('connector check needs a directory');
+    const defs = loadConnectorDir(dir);
+    print(json, { valid: true, connectors: defs.map((d) => d.id) }, `${defs.length} connector file(s) valid: ${defs.map((d) => d.id).join(', ')}`);
+    return;
+  }
+  const appId = need(values.app, '--app');
+  if (sub === 'list') {
+    const list = await withRuntime((rt) => listAppConnectors(rt.ctx, appId));
+    print(
+      json,
+      list,
+      list.map((c) => `${c.enabled ? 'enabled ' : 'disabled'}  ${c.service_id.padEnd(20)} ${c.auth_type.padEnd(7)} ${c.client_id_configured ? 'oauth client set' : ''}`).join('\n'),
+    );
+    return;
+  }
+  if (sub === 'enable' || sub === 'disable') {
+    const serviceId = positionals[0];
+    if (!serviceId) throw new UsageError(`connector ${sub} needs a SERVICE_ID`);
+    await withRuntime((rt) =>
+      setConnectorEnabled(rt.ctx, appId, serviceId, sub === 'enable', {
+        clientId: values['client-id'],
+        clientSecret: values['client-secret'],
+        scopes: values.scopes?.split(/[\s,]+/).filter(Boolean),
+      }),
+    );
+    print(json, { application_id: appId, service_id: serviceId, enabled: sub === 'enable' }, `${sub === 'enable' ? 'Enabled' : 'Disabled'} ${serviceId} for ${appId}`);
+    return;
+  }
+  throw new UsageError('connector takes list, enable, disable or check');
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  const [command, sub, ...rest] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  switch (command) {
+    case 'serve':
+      return serve(values);
+    case 'migrate': {
+      const names = await withRuntime(async (rt) => rt.store.description);
+      print(Boolean(values.json), { migrated: true, store: names }, `Database is up to date (${names})`);
+      return;
+    }
+    case 'app':
+      return app(sub, values);
+    case 'key':
+      return key(sub, rest, values);
+    case 'connector':
+      return connector(sub, rest, values);
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  const known = error instanceof UsageError || error instanceof ConfigError || error instanceof ConnectorDefinitionError || error instanceof VaultError;
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: string }).code;
+  const line =
+    known ? message
+    : code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ? message.split('\n')[0]
+    : code === 'EADDRINUSE' ? `port already in use (${message})`
+    : code === 'ECONNREFUSED' ? `cannot reach the database (${message})`
+    : `unexpected error: ${message.split('\n')[0]}`;
+  process.stderr.write(`coffer: ${line}\n`);
+  if (!known && process.env.LOG_LEVEL === 'debug') console.error(error);
+  process.exit(1);
+});

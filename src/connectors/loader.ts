@@ -1,0 +1,150 @@
+// Loads connector definition files (YAML or JSON) into a Catalogue.
+//
+// Built-ins live in src/connectors/catalogue/ (one file per connector). A user directory (COFFER_CONNECTORS_DIR) adds
+// connectors or replaces built-ins by id. Any bad file is a ConnectorDefinitionError whose one-line message names the
+// file and the field: `<file>: <field path>: <problem>`.
+
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseDocument } from 'yaml';
+import { validateConnectorFile } from './schema.js';
+import type { ConnectorDefinition } from './types.js';
+
+const EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
+
+export class ConnectorDefinitionError extends Error {
+  override readonly name = 'ConnectorDefinitionError';
+  constructor(
+    /** The file (or directory) at fault. */
+    readonly file: string,
+    /** Field path such as `oauth.token_url`, or a location such as `line 3, column 7`. */
+    readonly field: string,
+    readonly problem: string,
+  ) {
+    super(`${file}: ${field}: ${oneLine(problem)}`);
+  }
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+function parseFile(path: string, text: string): unknown {
+  if (extname(path).toLowerCase() === '.json') {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (err) {
+      throw new ConnectorDefinitionError(path, '(parse)', `invalid JSON: ${(err as Error).message}`);
+    }
+  }
+  const doc = parseDocument(text, { uniqueKeys: true });
+  const error = doc.errors[0];
+  if (error) {
+    const pos = error.linePos?.[0];
+    const where = pos ? `line ${pos.line}, column ${pos.col}` : '(parse)';
+    // yaml's messages end with a code frame after the first line; keep the first line only.
+    const message = error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+    throw new ConnectorDefinitionError(path, where, `invalid YAML: ${message}`);
+  }
+  return doc.toJS() as unknown;
+}
+
+/** Reads, parses and validates one file; defaults applied. */
+export function loadConnectorFile(path: string): ConnectorDefinition {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConnectorDefinitionError(path, '(file)', `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const result = validateConnectorFile(parseFile(path, text));
+  if (!result.ok) throw new ConnectorDefinitionError(path, result.problem.path, result.problem.message);
+  return { ...result.value, source: path };
+}
+
+/** Every .yaml/.yml/.json file of `dir` (not recursive), sorted by file name. Ids must be unique within the dir. */
+export function loadConnectorDir(dir: string): ConnectorDefinition[] {
+  const absolute = resolve(dir);
+  let names: string[];
+  try {
+    if (!statSync(absolute).isDirectory()) throw new ConnectorDefinitionError(absolute, '(dir)', 'not a directory');
+    names = readdirSync(absolute);
+  } catch (err) {
+    if (err instanceof ConnectorDefinitionError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    const problem = code === 'ENOENT' ? 'connector directory does not exist' : `connector directory cannot be read: ${code ?? (err as Error).message}`;
+    throw new ConnectorDefinitionError(absolute, '(dir)', problem);
+  }
+  const files = names
+    .filter((name) => !name.startsWith('.') && EXTENSIONS.has(extname(name).toLowerCase()))
+    .sort()
+    .map((name) => join(absolute, name))
+    .filter((path) => statSync(path).isFile());
+
+  const byId = new Map<string, ConnectorDefinition>();
+  for (const path of files) {
+    const def = loadConnectorFile(path);
+    const other = byId.get(def.id);
+    if (other) throw new ConnectorDefinitionError(path, 'id', `duplicate connector id '${def.id}' (also defined in ${other.source})`);
+    byId.set(def.id, def);
+  }
+  return [...byId.values()];
+}
+
+/**
+ * Absolute path of src/connectors/catalogue, resolved from the package root so it works from
+ * src/connectors/loader.ts (vitest, tsx) and from dist/connectors/loader.js (tsc does not copy YAML files).
+ */
+export function builtinCatalogueDir(): string {
+  return resolve(fileURLToPath(new URL('../../src/connectors/catalogue/', import.meta.url)));
+}
+
+export class Catalogue {
+  readonly #byId = new Map<string, ConnectorDefinition>();
+
+  /** Later definitions replace earlier ones with the same id (that is how user overrides work). */
+  constructor(defs: ConnectorDefinition[]) {
+    for (const def of defs) this.#byId.set(def.id, def);
+  }
+
+  get(id: string): ConnectorDefinition | undefined {
+    return this.#byId.get(id);
+  }
+
+  has(id: string): boolean {
+    return this.#byId.has(id);
+  }
+
+  /** Sorted by id. */
+  all(): ConnectorDefinition[] {
+    return [...this.#byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** Sorted. */
+  ids(): string[] {
+    return this.all().map((def) => def.id);
+  }
+
+  /** Connectors that serve a unified API (e.g. `crm`), sorted by id. */
+  forUnifiedApi(unifiedApi: string): ConnectorDefinition[] {
+    return this.all().filter((def) => def.unified_apis.includes(unifiedApi));
+  }
+
+  get size(): number {
+    return this.#byId.size;
+  }
+}
+
+export interface LoadCatalogueOptions {
+  /** Extra connector files (COFFER_CONNECTORS_DIR): new ids are added, existing ids replace the built-in. */
+  userDir?: string;
+  /** Defaults to builtinCatalogueDir(); tests may point elsewhere. */
+  builtinDir?: string;
+}
+
+export function loadCatalogue(options: LoadCatalogueOptions = {}): Catalogue {
+  const builtins = loadConnectorDir(options.builtinDir ?? builtinCatalogueDir());
+  const user = options.userDir ? loadConnectorDir(options.userDir) : [];
+  return new Catalogue([...builtins, ...user]);
+}

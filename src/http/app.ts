@@ -1,0 +1,110 @@
+// The fastify application: parsing, CORS, auth, error envelope, request logs and the route files.
+import cors from '@fastify/cors';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Store } from '../store/database.js';
+import type { VaultContext } from '../vault/context.js';
+import type { LogWriter } from '../vault/logs.js';
+import { authenticate } from './auth.js';
+import { installErrorHandling } from './errors.js';
+import { openApiDocument } from './openapi.js';
+import { parseQuery } from './querystring.js';
+import { recordApiCall } from './request-log.js';
+import { connectionRoutes } from './routes/connections.js';
+import { consumerRoutes } from './routes/consumers.js';
+import { customMappingRoutes } from './routes/custom-mappings.js';
+import { resourceRoutes } from './routes/resources.js';
+import { sessionAndLogRoutes } from './routes/sessions-logs.js';
+import { systemRoutes } from './routes/system.js';
+
+export interface AppOptions {
+  ctx: VaultContext;
+  store: Store;
+  logs: LogWriter;
+  logger: FastifyBaseLogger;
+  corsOrigins: string[] | null;
+}
+
+const BODY_LIMIT = 1024 * 1024;
+
+export const CORS_HEADERS = [
+  'Authorization',
+  'Content-Type',
+  'Accept',
+  'X-APIDECK-APP-ID',
+  'X-APIDECK-CONSUMER-ID',
+  'X-APIDECK-AUTH-TYPE',
+  'X-APIDECK-SERVICE-ID',
+  'X-APIDECK-RAW',
+  'X-APIDECK-DOWNSTREAM-URL',
+  'X-APIDECK-DOWNSTREAM-METHOD',
+  'X-APIDECK-DOWNSTREAM-AUTHORIZATION',
+];
+
+/** Paths that carry a secret in the URL itself are logged without it. */
+function loggablePath(url: string): string {
+  return url.split('?')[0].replace(/^\/session\/[^/]+/, '/session/<token>');
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { ctx, store, logs, logger } = options;
+  const app = Fastify({
+    loggerInstance: logger,
+    // Fastify's own request lines would carry session tokens from /session/<token> URLs; ours strip them.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    routerOptions: { querystringParser: parseQuery },
+    trustProxy: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // The SDKs send `Content-Type: application/json` with an empty body on …/token and …/validate.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_request, body, done) => {
+    const text = (body as string).trim();
+    if (text === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      const error = new Error('Body is not valid JSON') as Error & { statusCode: number; code: string };
+      error.statusCode = 400;
+      error.code = 'FST_ERR_CTP_INVALID_JSON_BODY';
+      done(error, undefined);
+    }
+  });
+
+  installErrorHandling(app);
+
+  await app.register(cors, {
+    origin: options.corsOrigins ?? true,
+    allowedHeaders: CORS_HEADERS,
+    methods: ['GET', 'POST', 'PATCH', 'PUT', 'DELETE', 'OPTIONS'],
+    maxAge: 600,
+  });
+
+  app.addHook('onRoute', (route) => {
+    const operation = route.config?.operation;
+    if (!operation) return;
+    route.schema = { ...(route.schema ?? {}), operationId: operation.id, summary: operation.name, tags: [route.url.split('/')[2] ?? 'vault'] } as typeof route.schema;
+  });
+  await app.register(swagger, { openapi: openApiDocument(ctx.publicUrl) });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.addHook('onRequest', async (request) => authenticate(ctx, request));
+  app.addHook('onResponse', async (request, reply) => {
+    recordApiCall(logs, new URL(ctx.publicUrl).host, request, reply);
+    request.log.info({ method: request.method, path: loggablePath(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  await app.register(systemRoutes(store));
+  await app.register(consumerRoutes(ctx, logs));
+  await app.register(connectionRoutes(ctx));
+  await app.register(resourceRoutes(ctx));
+  await app.register(customMappingRoutes(ctx));
+  await app.register(sessionAndLogRoutes(ctx, logs));
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

@@ -1,0 +1,75 @@
+// Who is calling: an application's API key (+ x-apideck-app-id) or a session JWT scoped to one consumer.
+import type { FastifyRequest } from 'fastify';
+import { authenticateApiKey } from '../vault/applications.js';
+import type { VaultContext } from '../vault/context.js';
+import { forbidden, unauthorized, VaultError } from '../vault/errors.js';
+import { verifySession, type SessionClaims } from '../vault/sessions.js';
+
+export type Access = 'public' | 'app' | 'consumer' | 'consumer-optional';
+
+export interface Caller {
+  applicationId: string;
+  consumerId: string | null;
+  via: 'api_key' | 'session';
+  session?: SessionClaims;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller?: Caller;
+  }
+  interface FastifyContextConfig {
+    operation?: { id: string; name: string };
+    access?: Access;
+    /** Whether a session JWT (the Vault UIs) may call this route. */
+    sessionAllowed?: boolean;
+  }
+}
+
+export const missingHeader = (name: string) =>
+  new VaultError(400, 'RequestHeadersValidationError', `Missing Header: ${name}`, { missing: [{ [name]: 'required' }] });
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+function header(request: FastifyRequest, name: string): string | null {
+  const value = request.headers[name];
+  const text = Array.isArray(value) ? value[0] : value;
+  return text?.trim() || null;
+}
+
+export async function authenticate(ctx: VaultContext, request: FastifyRequest): Promise<void> {
+  const config = request.routeOptions.config;
+  const access = config.access ?? 'public';
+  if (access === 'public') return;
+  const authorization = header(request, 'authorization');
+  if (!authorization) throw unauthorized('Missing authentication');
+  const match = /^Bearer\s+(\S+)$/i.exec(authorization);
+  if (!match) throw unauthorized('Authorization must be "Bearer <API key>"');
+  const token = match[1];
+  const appId = header(request, 'x-apideck-app-id');
+  const consumerId = header(request, 'x-apideck-consumer-id');
+  const isSession = header(request, 'x-apideck-auth-type')?.toLowerCase() === 'jwt' || JWT_SHAPE.test(token);
+
+  let caller: Caller;
+  if (isSession) {
+    const session = await verifySession(ctx, token);
+    if (appId && appId !== session.application_id) throw unauthorized('The session token was issued for another application');
+    if (!config.sessionAllowed) throw forbidden('A session token cannot call this endpoint; use an API key');
+    if (consumerId && consumerId !== session.consumer_id) throw forbidden('The session token is scoped to another consumer');
+    caller = { applicationId: session.application_id, consumerId: session.consumer_id, via: 'session', session };
+  } else {
+    if (!appId) throw missingHeader('x-apideck-app-id');
+    const owner = await authenticateApiKey(ctx, token);
+    if (!owner) throw unauthorized('Invalid or revoked API key');
+    if (owner !== appId) throw unauthorized(`The API key does not belong to application ${appId}`);
+    caller = { applicationId: owner, consumerId, via: 'api_key' };
+  }
+  if (access === 'consumer' && !caller.consumerId) throw missingHeader('x-apideck-consumer-id');
+  request.caller = caller;
+}
+
+/** For handlers of `consumer` routes: the consumer the call is scoped to. */
+export function scopeOf(request: FastifyRequest): { applicationId: string; consumerId: string } {
+  const caller = request.caller!;
+  return { applicationId: caller.applicationId, consumerId: caller.consumerId! };
+}

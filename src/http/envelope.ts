@@ -1,0 +1,26 @@
+// Apideck's success and error envelopes.
+import type { FastifyReply } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+
+export function reason(status: number): string {
+  return STATUS_CODES[status] ?? 'Unknown';
+}
+
+export function ok(reply: FastifyReply, data: unknown, extra: { status?: number; meta?: unknown; links?: unknown } = {}) {
+  const status = extra.status ?? 200;
+  const body: Record<string, unknown> = { status_code: status, status: reason(status), data };
+  if (extra.meta !== undefined) body.meta = extra.meta;
+  if (extra.links !== undefined) body.links = extra.links;
+  return reply.code(status).send(body);
+}
+
+export function errorBody(status: number, typeName: string, message: string, detail?: unknown) {
+  return {
+    status_code: status,
+    error: reason(status),
+    type_name: typeName,
+    message,
+    detail: detail ?? message,
+    ref: `https://developers.apideck.com/errors#${typeName.toLowerCase()}`,
+  };
+}

@@ -1,0 +1,52 @@
+// Every failure leaves as Apideck's error envelope with a 4xx where the caller can fix it.
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import { VaultError } from '../vault/errors.js';
+import { errorBody } from './envelope.js';
+
+/** Turns ajv's first complaint into Apideck's `{missing: [...]}` / `{invalid: [...]}` detail. */
+function validationDetail(error: FastifyError): { message: string; detail: unknown } {
+  const first = error.validation?.[0];
+  const where = error.validationContext ?? 'body';
+  if (!first) return { message: error.message, detail: error.message };
+  const base = first.instancePath.replace(/^\//, '').replace(/\//g, '.');
+  if (first.keyword === 'required') {
+    const field = [base, (first.params as { missingProperty: string }).missingProperty].filter(Boolean).join('.');
+    return { message: `Missing property ${field}`, detail: { missing: [{ [field]: 'required' }] } };
+  }
+  if (first.keyword === 'additionalProperties') {
+    const field = [base, (first.params as { additionalProperty: string }).additionalProperty].filter(Boolean).join('.');
+    return { message: `Unknown property ${field} in ${where}`, detail: { invalid: [{ [field]: 'not allowed' }] } };
+  }
+  const field = base || where;
+  return { message: `Invalid ${where}: ${field} ${first.message ?? 'is invalid'}`, detail: { invalid: [{ [field]: first.message ?? 'invalid' }] } };
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply) => {
+    if (error instanceof VaultError) {
+      return reply.code(error.statusCode).send(errorBody(error.statusCode, error.typeName, error.message, error.detail));
+    }
+    if (error.validation) {
+      const { message, detail } = validationDetail(error);
+      return reply.code(400).send(errorBody(400, 'RequestValidationError', message, detail));
+    }
+    const status = error.statusCode ?? 500;
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send(errorBody(413, 'RequestTooLargeError', 'Request body is larger than 1 MiB'));
+    }
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return reply.code(415).send(errorBody(415, 'UnsupportedMediaTypeError', 'Send request bodies as application/json'));
+    }
+    if (status >= 400 && status < 500) {
+      const typeName = error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? 'RequestValidationError' : 'BadRequestError';
+      return reply.code(status).send(errorBody(status, typeName, error.message.replace(/^Body is not valid JSON.*$/, 'Body is not valid JSON')));
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.code(500).send(errorBody(500, 'UnexpectedError', 'An unexpected error occurred', 'An unexpected error occurred; see the server log'));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0];
+    reply.code(404).send(errorBody(404, 'NotFoundError', `Unknown endpoint ${request.method} ${path}`, { not_found: { entity: 'route', id: `${request.method} ${path}` } }));
+  });
+}

@@ -1,0 +1,117 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { VaultContext } from '../../vault/context.js';
+import { createCallbackState, confirmConnection } from '../../vault/callback-states.js';
+import {
+  deleteConnection,
+  getConnection,
+  importConnection,
+  listConnectionConsents,
+  listConnections,
+  migrateConnection,
+  requestToken,
+  saveConnection,
+  updateConnectionConsent,
+  validateConnection,
+} from '../../vault/connections.js';
+import { badRequest } from '../../vault/errors.js';
+import { scopeOf } from '../auth.js';
+import { ok } from '../envelope.js';
+import {
+  ConfirmConnection,
+  ConnectionBody,
+  ConnectionImportData,
+  ConnectionMigrateData,
+  ConnectionParams,
+  CreateCallbackState,
+  EmptyBody,
+  UpdateConsentRequest,
+} from '../schemas.js';
+
+const op = (id: string, name: string) => ({ operation: { id, name }, access: 'consumer' as const, sessionAllowed: true });
+const apiKeyOnly = (id: string, name: string) => ({ ...op(id, name), sessionAllowed: false });
+
+export function connectionRoutes(ctx: VaultContext): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get('/vault/connections', { config: { ...op('connectionsAll', 'Get all connections'), access: 'consumer-optional' } }, async (request, reply) => {
+      const query = request.query as Record<string, unknown>;
+      if (query.api !== undefined && typeof query.api !== 'string') throw badRequest('api must be a single unified API id');
+      if (query.configured !== undefined && query.configured !== 'true' && query.configured !== 'false') {
+        throw badRequest('configured must be true or false', { invalid: [{ configured: 'boolean' }] });
+      }
+      const data = await listConnections(ctx, request.caller!.applicationId, request.caller!.consumerId, {
+        api: query.api as string | undefined,
+        configured: query.configured === undefined ? undefined : query.configured === 'true',
+      });
+      return ok(reply, data);
+    });
+
+    const path = '/vault/connections/:unified_api/:service_id';
+    app.get(path, { schema: { params: ConnectionParams }, config: op('connectionsOne', 'Get connection') }, async (request, reply) =>
+      ok(reply, await getConnection(ctx, scopeOf(request), request.params.unified_api, request.params.service_id)),
+    );
+
+    app.post(path, { schema: { params: ConnectionParams, body: ConnectionBody }, config: op('connectionsAdd', 'Create connection') }, async (request, reply) =>
+      ok(reply, await saveConnection(ctx, scopeOf(request), request.params.unified_api, request.params.service_id, request.body)),
+    );
+
+    app.patch(path, { schema: { params: ConnectionParams, body: ConnectionBody }, config: op('connectionsUpdate', 'Update connection') }, async (request, reply) =>
+      ok(reply, await saveConnection(ctx, scopeOf(request), request.params.unified_api, request.params.service_id, request.body)),
+    );
+
+    app.delete(path, { schema: { params: ConnectionParams }, config: op('connectionsDelete', 'Deletes a connection') }, async (request, reply) => {
+      await deleteConnection(ctx, scopeOf(request), request.params.unified_api, request.params.service_id);
+      return reply.code(204).send();
+    });
+
+    app.post(
+      `${path}/import`,
+      { schema: { params: ConnectionParams, body: ConnectionImportData }, config: apiKeyOnly('connectionsImport', 'Import connection') },
+      async (request, reply) => ok(reply, await importConnection(ctx, scopeOf(request), request.params.unified_api, request.params.service_id, request.body)),
+    );
+
+    app.post(
+      `${path}/migrate`,
+      { schema: { params: ConnectionParams, body: ConnectionMigrateData }, config: apiKeyOnly('connectionsMigrate', 'Migrate connection') },
+      async (request, reply) =>
+        ok(reply, await migrateConnection(ctx, scopeOf(request), request.params.unified_api, request.params.service_id, request.body.target_service_id)),
+    );
+
+    app.post(`${path}/token`, { schema: { params: ConnectionParams, body: EmptyBody }, config: op('connectionsToken', 'Authorize Access Token') }, async (request, reply) =>
+      ok(reply, await requestToken(ctx, scopeOf(request), request.params.unified_api, request.params.service_id)),
+    );
+
+    app.post(
+      `${path}/validate`,
+      { schema: { params: ConnectionParams, body: EmptyBody }, config: op('validateConnectionState', 'Validate Connection State') },
+      async (request, reply) => ok(reply, await validateConnection(ctx, scopeOf(request), request.params.unified_api, request.params.service_id)),
+    );
+
+    app.get(`${path}/consent`, { schema: { params: ConnectionParams }, config: op('connectionConsentsAll', 'Get consent records') }, async (request, reply) =>
+      ok(reply, await listConnectionConsents(ctx, scopeOf(request), request.params.unified_api, request.params.service_id)),
+    );
+
+    app.patch(
+      `${path}/consent`,
+      { schema: { params: ConnectionParams, body: UpdateConsentRequest }, config: op('connectionConsentUpdate', 'Update consent state') },
+      async (request, reply) =>
+        ok(
+          reply,
+          await updateConnectionConsent(ctx, scopeOf(request), request.params.unified_api, request.params.service_id, request.body.granted, request.body.resources),
+        ),
+    );
+
+    app.post(
+      `${path}/confirm`,
+      { schema: { params: ConnectionParams, body: ConfirmConnection }, config: op('connectionsConfirm', 'Confirm connection') },
+      async (request, reply) =>
+        ok(reply, await confirmConnection(ctx, scopeOf(request), request.params.unified_api, request.params.service_id, request.body.confirm_token)),
+    );
+
+    app.post(
+      `${path}/callback-state`,
+      { schema: { params: ConnectionParams, body: CreateCallbackState }, config: apiKeyOnly('createCallbackState', 'Create Callback State') },
+      async (request, reply) =>
+        ok(reply, await createCallbackState(ctx, scopeOf(request), request.params.unified_api, request.params.service_id, request.body.redirect_uri)),
+    );
+  };
+}

@@ -1,0 +1,48 @@
+// Opens what both the server and the CLI need: configuration → store (migrated) → keyring → catalogue.
+import pino, { type Logger } from 'pino';
+import type { Config } from './config.js';
+import { loadCatalogue } from './connectors/loader.js';
+import { Keyring } from './crypto/keyring.js';
+import { loadMasterKey, type LoadedMasterKey } from './crypto/master-key.js';
+import { migrate, openStore, type Store } from './store/database.js';
+import type { VaultContext } from './vault/context.js';
+
+export interface Runtime {
+  config: Config;
+  store: Store;
+  ctx: VaultContext;
+  masterKey: LoadedMasterKey;
+  close(): Promise<void>;
+}
+
+/** Secrets that must never reach a log line, whatever object they travel in. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'headers.authorization',
+  '*.api_key',
+  '*.client_secret',
+  '*.access_token',
+  '*.refresh_token',
+  '*.password',
+  '*.session_token',
+];
+
+export function createLogger(level: string): Logger {
+  return pino({ level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } });
+}
+
+export async function openRuntime(config: Config): Promise<Runtime> {
+  // The catalogue loads first: a bad connector file should stop start-up before anything is created.
+  const catalogue = loadCatalogue({ userDir: config.connectorsDir ?? undefined });
+  const masterKey = loadMasterKey({ masterKey: config.masterKey, dataDir: config.dataDir });
+  const store = openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  try {
+    await migrate(store);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const keyring = new Keyring(store.db, [masterKey]);
+  const ctx: VaultContext = { db: store.db, dialect: store.dialect, keyring, catalogue, publicUrl: config.publicUrl };
+  return { config, store, ctx, masterKey, close: () => store.close() };
+}

@@ -1,0 +1,32 @@
+// Starts the HTTP server on an opened runtime.
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildApp } from './http/app.js';
+import type { Runtime } from './runtime.js';
+import { LogWriter } from './vault/logs.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  url: string;
+  logs: LogWriter;
+  close(): Promise<void>;
+}
+
+export async function startServer(runtime: Runtime, logger: Logger, listen: { port: number; host: string }): Promise<RunningServer> {
+  const logs = new LogWriter(runtime.store.db, (error) => logger.error({ err: error }, 'could not write request logs'));
+  const app = await buildApp({ ctx: runtime.ctx, store: runtime.store, logs, logger, corsOrigins: runtime.config.corsOrigins });
+  await app.listen({ port: listen.port, host: listen.host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : listen.port;
+  if (!runtime.config.publicUrlExplicit) runtime.ctx.publicUrl = `http://localhost:${port}`;
+  const host = listen.host === '0.0.0.0' || listen.host === '::' ? '127.0.0.1' : listen.host;
+  return {
+    app,
+    url: `http://${host}:${port}`,
+    logs,
+    async close() {
+      await app.close();
+      await logs.flush();
+    },
+  };
+}

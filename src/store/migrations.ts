@@ -1,0 +1,190 @@
+// One migration set for both dialects; only the JSON and float column types differ.
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { Dialect } from './database.js';
+
+function columnTypes(dialect: Dialect) {
+  return {
+    json: dialect === 'postgres' ? sql`jsonb` : sql`text`,
+    float: dialect === 'postgres' ? sql`double precision` : sql`real`,
+  };
+}
+
+function initial(dialect: Dialect): Migration {
+  const t = columnTypes(dialect);
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('applications')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('redirect_uris', t.json, (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('data_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('application_id', 'text', (c) => c.notNull().references('applications.id').onDelete('cascade'))
+        .addColumn('master_key_id', 'text', (c) => c.notNull())
+        .addColumn('wrapped', 'text', (c) => c.notNull())
+        .addColumn('active', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('data_keys_app').on('data_keys').columns(['application_id']).execute();
+
+      await db.schema
+        .createTable('api_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('application_id', 'text', (c) => c.notNull().references('applications.id').onDelete('cascade'))
+        .addColumn('key_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('last4', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+
+      await db.schema
+        .createTable('app_connectors')
+        .addColumn('application_id', 'text', (c) => c.notNull().references('applications.id').onDelete('cascade'))
+        .addColumn('service_id', 'text', (c) => c.notNull())
+        .addColumn('enabled', 'integer', (c) => c.notNull())
+        .addColumn('client_sealed', 'text')
+        .addColumn('scopes', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('app_connectors_pk', ['application_id', 'service_id'])
+        .execute();
+
+      await db.schema
+        .createTable('consumers')
+        .addColumn('application_id', 'text', (c) => c.notNull().references('applications.id').onDelete('cascade'))
+        .addColumn('consumer_id', 'text', (c) => c.notNull())
+        .addColumn('metadata', t.json, (c) => c.notNull())
+        .addColumn('search_text', 'text', (c) => c.notNull())
+        .addColumn('request_count_unify', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('request_count_proxy', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('request_count_vault', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('request_count_updated', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('consumers_pk', ['application_id', 'consumer_id'])
+        .execute();
+
+      await db.schema
+        .createTable('connections')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('application_id', 'text', (c) => c.notNull())
+        .addColumn('consumer_id', 'text', (c) => c.notNull())
+        .addColumn('service_id', 'text', (c) => c.notNull())
+        .addColumn('unified_api', 'text', (c) => c.notNull())
+        .addColumn('enabled', 'integer', (c) => c.notNull())
+        .addColumn('settings', t.json, (c) => c.notNull())
+        .addColumn('secrets', 'text')
+        .addColumn('credentials', 'text')
+        .addColumn('token_expires_at', 'bigint')
+        .addColumn('auth_status', 'text', (c) => c.notNull())
+        .addColumn('auth_error', 'text')
+        .addColumn('confirmed', 'integer', (c) => c.notNull())
+        .addColumn('metadata', t.json)
+        .addColumn('configuration', t.json, (c) => c.notNull())
+        .addColumn('consent_state', 'text', (c) => c.notNull())
+        .addColumn('data_scopes', t.json)
+        .addColumn('credentials_expire_at', 'bigint')
+        .addColumn('last_refresh_failed_at', 'bigint')
+        .addColumn('last_downstream_error_at', 'bigint')
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addForeignKeyConstraint('connections_consumer_fk', ['application_id', 'consumer_id'], 'consumers', ['application_id', 'consumer_id'], (fk) => fk.onDelete('cascade'))
+        .addUniqueConstraint('connections_owner_service', ['application_id', 'consumer_id', 'service_id'])
+        .execute();
+
+      await db.schema
+        .createTable('consents')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('application_id', 'text', (c) => c.notNull())
+        .addColumn('consumer_id', 'text', (c) => c.notNull())
+        .addColumn('service_id', 'text', (c) => c.notNull())
+        .addColumn('granted', 'integer', (c) => c.notNull())
+        .addColumn('resources', t.json, (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addForeignKeyConstraint('consents_consumer_fk', ['application_id', 'consumer_id'], 'consumers', ['application_id', 'consumer_id'], (fk) => fk.onDelete('cascade'))
+        .execute();
+      await db.schema.createIndex('consents_owner').on('consents').columns(['application_id', 'consumer_id', 'service_id']).execute();
+
+      await db.schema
+        .createTable('custom_mappings')
+        .addColumn('application_id', 'text', (c) => c.notNull())
+        .addColumn('consumer_id', 'text', (c) => c.notNull())
+        .addColumn('unified_api', 'text', (c) => c.notNull())
+        .addColumn('service_id', 'text', (c) => c.notNull())
+        .addColumn('target_field_id', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('custom_mappings_pk', ['application_id', 'consumer_id', 'unified_api', 'service_id', 'target_field_id'])
+        .addForeignKeyConstraint('custom_mappings_consumer_fk', ['application_id', 'consumer_id'], 'consumers', ['application_id', 'consumer_id'], (fk) => fk.onDelete('cascade'))
+        .execute();
+
+      await db.schema
+        .createTable('callback_states')
+        .addColumn('state', 'text', (c) => c.primaryKey())
+        .addColumn('application_id', 'text', (c) => c.notNull())
+        .addColumn('consumer_id', 'text', (c) => c.notNull())
+        .addColumn('unified_api', 'text', (c) => c.notNull())
+        .addColumn('service_id', 'text', (c) => c.notNull())
+        .addColumn('redirect_uri', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('request_logs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('application_id', 'text', (c) => c.notNull())
+        .addColumn('consumer_id', 'text', (c) => c.notNull())
+        .addColumn('unified_api', 'text', (c) => c.notNull())
+        .addColumn('service_id', 'text', (c) => c.notNull())
+        .addColumn('service_name', 'text', (c) => c.notNull())
+        .addColumn('operation_id', 'text', (c) => c.notNull())
+        .addColumn('operation_name', 'text', (c) => c.notNull())
+        .addColumn('http_method', 'text', (c) => c.notNull())
+        .addColumn('path', 'text', (c) => c.notNull())
+        .addColumn('base_url', 'text', (c) => c.notNull())
+        .addColumn('status_code', 'integer', (c) => c.notNull())
+        .addColumn('success', 'integer', (c) => c.notNull())
+        .addColumn('duration', t.float, (c) => c.notNull())
+        .addColumn('execution', 'integer', (c) => c.notNull())
+        .addColumn('latency', t.float, (c) => c.notNull())
+        .addColumn('error_message', 'text')
+        .addColumn('source_ip', 'text')
+        .addColumn('sandbox', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('request_logs_owner').on('request_logs').columns(['application_id', 'consumer_id', 'id']).execute();
+
+      await db.schema
+        .createTable('outbox')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('application_id', 'text', (c) => c.notNull())
+        .addColumn('event_type', 'text', (c) => c.notNull())
+        .addColumn('consumer_id', 'text', (c) => c.notNull())
+        .addColumn('service_id', 'text', (c) => c.notNull())
+        .addColumn('payload', t.json, (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_attempt_at', 'bigint', (c) => c.notNull())
+        .addColumn('delivered_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('outbox_pending').on('outbox').columns(['delivered_at', 'next_attempt_at']).execute();
+    },
+  };
+}
+
+export function migrationProvider(dialect: Dialect): MigrationProvider {
+  return {
+    async getMigrations() {
+      return { '0001_initial': initial(dialect) };
+    },
+  };
+}

@@ -1,0 +1,169 @@
+// Table shapes as kysely sees them. JSON columns hold TEXT in SQLite and JSONB in PostgreSQL;
+// booleans are integers 0/1 in both; times are epoch milliseconds.
+import type { ColumnType, Generated } from 'kysely';
+
+type Json = ColumnType<unknown, string, string>;
+type NullableJson = ColumnType<unknown | null, string | null, string | null>;
+
+export interface ApplicationsTable {
+  id: string;
+  name: string;
+  redirect_uris: Json;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface DataKeysTable {
+  id: string;
+  application_id: string;
+  master_key_id: string;
+  wrapped: string;
+  active: number;
+  created_at: number;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  application_id: string;
+  key_hash: string;
+  last4: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface AppConnectorsTable {
+  application_id: string;
+  service_id: string;
+  enabled: number;
+  /** Sealed JSON `{client_id, client_secret}`. */
+  client_sealed: string | null;
+  scopes: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ConsumersTable {
+  application_id: string;
+  consumer_id: string;
+  metadata: Json;
+  /** Lower-cased consumer id, email, account and user name: what `filter[search]` looks in. */
+  search_text: string;
+  request_count_unify: number;
+  request_count_proxy: number;
+  request_count_vault: number;
+  request_count_updated: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ConnectionsTable {
+  id: string;
+  application_id: string;
+  consumer_id: string;
+  service_id: string;
+  unified_api: string;
+  enabled: number;
+  /** Non-sensitive settings in clear; sensitive ones live sealed in `secrets`. */
+  settings: Json;
+  secrets: string | null;
+  /** Sealed JSON token set `{access_token, refresh_token, token_type, scope}`. */
+  credentials: string | null;
+  token_expires_at: number | null;
+  /** `ok` | `invalid` | `revoked` — what the last check of the credentials said. */
+  auth_status: string;
+  auth_error: string | null;
+  confirmed: number;
+  metadata: NullableJson;
+  configuration: Json;
+  consent_state: string;
+  data_scopes: NullableJson;
+  credentials_expire_at: number | null;
+  last_refresh_failed_at: number | null;
+  last_downstream_error_at: number | null;
+  version: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ConsentsTable {
+  id: string;
+  application_id: string;
+  consumer_id: string;
+  service_id: string;
+  granted: number;
+  resources: Json;
+  created_at: number;
+}
+
+export interface CustomMappingsTable {
+  application_id: string;
+  consumer_id: string;
+  unified_api: string;
+  service_id: string;
+  target_field_id: string;
+  value: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface CallbackStatesTable {
+  state: string;
+  application_id: string;
+  consumer_id: string;
+  unified_api: string;
+  service_id: string;
+  redirect_uri: string;
+  expires_at: number;
+  created_at: number;
+}
+
+export interface RequestLogsTable {
+  /** UUIDv7, so ordering by id is ordering by time. */
+  id: string;
+  application_id: string;
+  consumer_id: string;
+  unified_api: string;
+  service_id: string;
+  service_name: string;
+  operation_id: string;
+  operation_name: string;
+  http_method: string;
+  path: string;
+  base_url: string;
+  status_code: number;
+  success: number;
+  duration: number;
+  execution: number;
+  latency: number;
+  error_message: string | null;
+  source_ip: string | null;
+  sandbox: number;
+  created_at: number;
+}
+
+export interface OutboxTable {
+  id: string;
+  application_id: string;
+  event_type: string;
+  consumer_id: string;
+  service_id: string;
+  payload: Json;
+  attempts: Generated<number>;
+  next_attempt_at: number;
+  delivered_at: number | null;
+  created_at: number;
+}
+
+export interface Database {
+  applications: ApplicationsTable;
+  data_keys: DataKeysTable;
+  api_keys: ApiKeysTable;
+  app_connectors: AppConnectorsTable;
+  consumers: ConsumersTable;
+  connections: ConnectionsTable;
+  consents: ConsentsTable;
+  custom_mappings: CustomMappingsTable;
+  callback_states: CallbackStatesTable;
+  request_logs: RequestLogsTable;
+  outbox: OutboxTable;
+}

@@ -1,0 +1,52 @@
+// Short-lived states an application creates for the OAuth callback (`…/callback-state`), and `…/confirm`.
+import crypto from 'node:crypto';
+import type { Scope } from './connection-mutation.js';
+import type { VaultContext } from './context.js';
+import { badRequest, notFound } from './errors.js';
+import { resolveIntegration } from './integrations.js';
+import { loadConnection } from './connection-mutation.js';
+
+const CALLBACK_STATE_TTL_MS = 10 * 60 * 1000;
+
+function checkRedirectUri(uri: string | undefined): string {
+  if (!uri) throw badRequest('redirect_uri is required', { missing: [{ redirect_uri: 'required' }] });
+  try {
+    const url = new URL(uri);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
+  } catch {
+    throw badRequest('redirect_uri must be an absolute http(s) URL', { invalid: [{ redirect_uri: 'absolute http(s) URL' }] });
+  }
+  return uri;
+}
+
+export async function createCallbackState(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, redirectUri: string | undefined) {
+  await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
+  const uri = checkRedirectUri(redirectUri);
+  const now = Date.now();
+  const state = crypto.randomUUID();
+  await ctx.db
+    .insertInto('callback_states')
+    .values({
+      state,
+      application_id: scope.applicationId,
+      consumer_id: scope.consumerId,
+      unified_api: unifiedApi,
+      service_id: serviceId,
+      redirect_uri: uri,
+      expires_at: now + CALLBACK_STATE_TTL_MS,
+      created_at: now,
+    })
+    .execute();
+  await ctx.db.deleteFrom('callback_states').where('expires_at', '<', now).execute();
+  return { state };
+}
+
+/**
+ * Second step of the nonce flow. Confirm tokens are only minted by the OAuth callback, so until a callback has minted
+ * one for this connection every token is unknown.
+ */
+export async function confirmConnection(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, _confirmToken: string) {
+  await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
+  if (!(await loadConnection(ctx, scope, serviceId))) throw notFound('connection', `${unifiedApi}+${serviceId}`);
+  throw badRequest('Invalid or expired confirm_token', { invalid: [{ confirm_token: 'unknown, used or expired' }] });
+}

@@ -1,0 +1,322 @@
+// The Vault connection operations, one function per API operation; routes only call these.
+import type { ConnectorDefinition } from '../connectors/types.js';
+import type { Transaction } from 'kysely';
+import type { Database } from '../store/schema.js';
+import { decodeConnection, insertConnection, type ConnectionRecord, type StoredConfiguration } from './connection-record.js';
+import { blankConnection, emit, loadConnection, mutateConnection, type Scope } from './connection-mutation.js';
+import { missingRequiredSettings, usesTokenGrant } from './connection-state.js';
+import { connectionView, stateOfRecord, type ViewExtras } from './connection-view.js';
+import { addConsent, consentStateAfter, listConsents } from './consents.js';
+import type { VaultContext } from './context.js';
+import { listCustomMappings, putCustomMapping } from './custom-mappings.js';
+import { badRequest, conflict, notFound, notImplemented, unprocessable } from './errors.js';
+import { enabledIntegrations, resolveIntegration, checkUnifiedApi, type Integration } from './integrations.js';
+import { checkFieldValue, mergeSettings } from './settings.js';
+
+export interface ConnectionPatch {
+  enabled?: boolean;
+  settings?: Record<string, unknown> | null;
+  metadata?: Record<string, unknown> | null;
+  configuration?: Array<{ resource?: string; defaults?: Array<{ id?: string; value?: unknown }> }>;
+  custom_mappings?: Array<{ id?: string; value?: unknown }>;
+  consent_state?: string;
+  latest_consent?: { granted?: boolean; resources?: unknown };
+  application_data_scopes?: { enabled?: boolean; resources?: unknown };
+}
+
+async function extrasFor(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, withRecord: boolean): Promise<ViewExtras> {
+  if (!withRecord) return {};
+  const [consents, customMappings] = await Promise.all([
+    listConsents(ctx.db, scope, serviceId),
+    listCustomMappings(ctx.db, scope, unifiedApi, serviceId),
+  ]);
+  return { consents, customMappings };
+}
+
+async function view(ctx: VaultContext, scope: Scope, integration: Integration, unifiedApi: string, rec: ConnectionRecord | null, onlyResource?: string) {
+  const extras = await extrasFor(ctx, scope, unifiedApi, integration.def.id, rec !== null);
+  return connectionView(ctx.keyring, ctx.publicUrl, integration.def, unifiedApi, scope.applicationId, scope.consumerId, integration.appConnector, rec, extras, onlyResource);
+}
+
+export async function listConnections(
+  ctx: VaultContext,
+  applicationId: string,
+  consumerId: string | null,
+  filter: { api?: string; configured?: boolean },
+): Promise<Record<string, unknown>[]> {
+  if (filter.api) checkUnifiedApi(filter.api);
+  const integrations = await enabledIntegrations(ctx, applicationId);
+  const records = new Map<string, ConnectionRecord>();
+  if (consumerId) {
+    const rows = await ctx.db
+      .selectFrom('connections')
+      .selectAll()
+      .where('application_id', '=', applicationId)
+      .where('consumer_id', '=', consumerId)
+      .execute();
+    for (const row of rows) records.set(row.service_id, await decodeConnection(ctx.keyring, row));
+  }
+  const out: Record<string, unknown>[] = [];
+  for (const integration of integrations) {
+    const rec = records.get(integration.def.id) ?? null;
+    if (filter.configured !== undefined && filter.configured !== (rec !== null)) continue;
+    for (const api of integration.def.unified_apis) {
+      if (filter.api && api !== filter.api) continue;
+      out.push(
+        await connectionView(ctx.keyring, ctx.publicUrl, integration.def, api, applicationId, consumerId, integration.appConnector, rec),
+      );
+    }
+  }
+  return out;
+}
+
+export async function getConnection(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string) {
+  const integration = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
+  return view(ctx, scope, integration, unifiedApi, await loadConnection(ctx, scope, serviceId));
+}
+
+function checkConfiguration(def: ConnectorDefinition, configuration: NonNullable<ConnectionPatch['configuration']>): StoredConfiguration[] {
+  return configuration.map((entry, i) => {
+    const resource = entry.resource;
+    if (!resource) throw badRequest(`configuration[${i}].resource is required`);
+    const settings = def.resources[resource]?.settings;
+    if (!settings?.length) throw badRequest(`Resource "${resource}" of ${def.id} has no settings to configure`);
+    return {
+      resource,
+      defaults: (entry.defaults ?? []).map((d, j) => {
+        const field = settings.find((f) => f.id === d.id);
+        if (!field) throw badRequest(`configuration[${i}].defaults[${j}].id "${d.id}" is not a setting of ${resource}`);
+        checkFieldValue(field, d.value ?? null, `configuration[${i}].defaults[${j}].value`);
+        return { id: field.id, value: d.value ?? null };
+      }),
+    };
+  });
+}
+
+function mergeConfiguration(current: StoredConfiguration[], patch: StoredConfiguration[]): StoredConfiguration[] {
+  const next = structuredClone(current);
+  for (const entry of patch) {
+    let target = next.find((c) => c.resource === entry.resource);
+    if (!target) next.push((target = { resource: entry.resource, defaults: [] }));
+    for (const d of entry.defaults) {
+      const existing = target.defaults.find((x) => x.id === d.id);
+      if (existing) existing.value = d.value;
+      else target.defaults.push({ ...d });
+    }
+  }
+  return next;
+}
+
+async function applyPatch(ctx: VaultContext, scope: Scope, def: ConnectorDefinition, unifiedApi: string, rec: ConnectionRecord, patch: ConnectionPatch, trx: Transaction<Database>) {
+  if (patch.enabled !== undefined) rec.enabled = patch.enabled;
+  if (patch.settings !== undefined) rec.settings = patch.settings === null ? {} : mergeSettings(def, rec.settings, patch.settings);
+  if (patch.metadata !== undefined) {
+    const { company_id: _readOnly, ...metadata } = patch.metadata ?? {};
+    rec.metadata = patch.metadata === null ? null : metadata;
+  }
+  if (patch.configuration) rec.configuration = mergeConfiguration(rec.configuration, checkConfiguration(def, patch.configuration));
+  if (patch.consent_state !== undefined) rec.consentState = patch.consent_state;
+  if (patch.latest_consent && patch.latest_consent.granted !== undefined) {
+    await addConsent(trx, scope, def.id, patch.latest_consent.granted, patch.latest_consent.resources ?? '*');
+    rec.consentState = consentStateAfter(rec.consentState, patch.latest_consent.granted);
+  }
+  if (patch.application_data_scopes) {
+    rec.dataScopes = { ...(rec.dataScopes ?? {}), ...patch.application_data_scopes, updated_at: new Date().toISOString() };
+  }
+  for (const [i, mapping] of (patch.custom_mappings ?? []).entries()) {
+    if (!mapping.id) throw badRequest(`custom_mappings[${i}].id is required`);
+    await putCustomMapping(trx, scope, unifiedApi, def.id, mapping.id, mapping.value, 'upsert');
+  }
+}
+
+/** POST (create) and PATCH (update) both create the connection when it does not exist yet, as Apideck does. */
+export async function saveConnection(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, patch: ConnectionPatch) {
+  const integration = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
+  const { def } = integration;
+  const { record } = await mutateConnection(ctx, scope, def, unifiedApi, { create: true }, (rec, trx) =>
+    applyPatch(ctx, scope, def, unifiedApi, rec, patch, trx),
+  );
+  return view(ctx, scope, integration, unifiedApi, record);
+}
+
+/** Deletes credentials, settings, consents and mappings; emits `vault.connection.deleted`. */
+export async function deleteConnection(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string): Promise<void> {
+  const { def } = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
+  await ctx.db.transaction().execute(async (trx) => {
+    const rec = await loadConnection(ctx, scope, serviceId, trx);
+    if (!rec) throw notFound('connection', `${unifiedApi}+${serviceId}`);
+    await removeConnection(trx, def, rec, unifiedApi);
+  });
+}
+
+export async function removeConnection(trx: Transaction<Database>, def: ConnectorDefinition, rec: ConnectionRecord, unifiedApi = rec.unifiedApi): Promise<void> {
+  const owner = (q: any) => q.where('application_id', '=', rec.applicationId).where('consumer_id', '=', rec.consumerId).where('service_id', '=', rec.serviceId);
+  await owner(trx.deleteFrom('connections')).execute();
+  await owner(trx.deleteFrom('consents')).execute();
+  await owner(trx.deleteFrom('custom_mappings')).execute();
+  await emit(trx, def, { ...rec, enabled: false, settings: {}, credentials: null }, 'vault.connection.deleted', unifiedApi, { state: 'available' });
+}
+
+export interface ImportData {
+  credentials?: { access_token?: string; refresh_token?: string | null; issued_at?: string | null; expires_in?: number | null };
+  settings?: Record<string, unknown> | null;
+  metadata?: Record<string, unknown> | null;
+}
+
+/** Absent `issued_at`/`expires_in` → the token counts as expired, so it is refreshed on first use. */
+export function importedExpiry(issuedAt: string | null | undefined, expiresIn: number | null | undefined, now = Date.now()): number {
+  if (expiresIn === null || expiresIn === undefined) return 0;
+  const issued = issuedAt ? Date.parse(issuedAt) : now;
+  if (Number.isNaN(issued)) throw badRequest('credentials.issued_at must be an ISO 8601 date-time');
+  return issued + expiresIn * 1000;
+}
+
+export async function importConnection(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, data: ImportData) {
+  const integration = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
+  const { def } = integration;
+  if (def.auth_type !== 'oauth2') throw badRequest(`${def.name} uses ${def.auth_type} authentication; import is for OAuth 2.0 connections`);
+  const creds = data.credentials;
+  if (!creds?.access_token) throw badRequest('credentials.access_token is required', { missing: [{ 'credentials.access_token': 'required' }] });
+  const expiresAt = importedExpiry(creds.issued_at, creds.expires_in);
+  const { record } = await mutateConnection(ctx, scope, def, unifiedApi, { create: true }, async (rec, trx) => {
+    await applyPatch(ctx, scope, def, unifiedApi, rec, { settings: data.settings, metadata: data.metadata }, trx);
+    rec.credentials = { access_token: creds.access_token!, refresh_token: creds.refresh_token ?? null, token_type: 'Bearer' };
+    rec.tokenExpiresAt = expiresAt;
+    rec.authStatus = 'ok';
+    rec.authError = null;
+    rec.confirmed = true;
+  });
+  return view(ctx, scope, integration, unifiedApi, record);
+}
+
+/** Moves the connection to one of the connector's `migration_targets`; idempotent on retry. */
+export async function migrateConnection(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, targetServiceId: string) {
+  const source = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
+  if (!source.def.migration_targets.includes(targetServiceId)) {
+    throw badRequest(`${serviceId} cannot be migrated to "${targetServiceId}"`, {
+      invalid: [{ target_service_id: `must be one of: ${source.def.migration_targets.join(', ') || '(none)'}` }],
+    });
+  }
+  const target = await resolveIntegration(ctx, scope.applicationId, unifiedApi, targetServiceId);
+  const migrated = await ctx.db.transaction().execute(async (trx) => {
+    const from = await loadConnection(ctx, scope, serviceId, trx);
+    const existing = await loadConnection(ctx, scope, targetServiceId, trx);
+    if (!from) {
+      if (existing) return existing; // a retry after success
+      throw notFound('connection', `${unifiedApi}+${serviceId}`);
+    }
+    if (existing) throw conflict('A connection already exists for the target connector');
+    const fresh = blankConnection(scope, target.def, unifiedApi);
+    const moved: ConnectionRecord = { ...from, id: fresh.id, serviceId: targetServiceId, unifiedApi, version: 0, createdAt: fresh.createdAt };
+    const saved = await insertConnection(ctx.keyring, target.def, moved, trx);
+    await trx.updateTable('consents').set({ service_id: targetServiceId })
+      .where('application_id', '=', scope.applicationId).where('consumer_id', '=', scope.consumerId).where('service_id', '=', serviceId).execute();
+    await trx.updateTable('custom_mappings').set({ service_id: targetServiceId })
+      .where('application_id', '=', scope.applicationId).where('consumer_id', '=', scope.consumerId).where('service_id', '=', serviceId).execute();
+    await emit(trx, target.def, saved, 'vault.connection.created', unifiedApi);
+    await trx.deleteFrom('connections').where('id', '=', from.id).where('application_id', '=', scope.applicationId).execute();
+    await emit(trx, source.def, { ...from, enabled: false, settings: {}, credentials: null }, 'vault.connection.deleted', unifiedApi, { state: 'available' });
+    await emit(trx, target.def, saved, 'vault.connection.migrated', unifiedApi, { migrated_from: serviceId });
+    return saved;
+  });
+  return view(ctx, scope, target, unifiedApi, migrated);
+}
+
+/** Required settings present (non-OAuth), or a token present (OAuth). Live checks come with verification requests. */
+export async function validateConnection(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string) {
+  const { def } = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
+  const rec = await loadConnection(ctx, scope, serviceId);
+  if (!rec) throw notFound('connection', `${unifiedApi}+${serviceId}`);
+  const missing = missingRequiredSettings(def, rec.settings);
+  if (def.auth_type !== 'oauth2' && def.auth_type !== 'none' && missing.length) {
+    throw unprocessable(`Connection is missing required settings: ${missing.join(', ')}`);
+  }
+  return { id: `${unifiedApi}+${serviceId}`, state: stateOfRecord(def, rec) };
+}
+
+export async function requestToken(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string) {
+  const { def } = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
+  if (!usesTokenGrant(def)) {
+    throw badRequest(`${def.name} does not use the client_credentials or password grant; there is no token to request`);
+  }
+  const rec = await loadConnection(ctx, scope, serviceId);
+  if (!rec) throw notFound('connection', `${unifiedApi}+${serviceId}`);
+  throw notImplemented('The client_credentials and password grants are not available in this Coffer version yet');
+}
+
+export async function listConnectionConsents(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string) {
+  await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
+  if (!(await loadConnection(ctx, scope, serviceId))) throw notFound('connection', `${unifiedApi}+${serviceId}`);
+  return listConsents(ctx.db, scope, serviceId);
+}
+
+export async function updateConnectionConsent(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, granted: boolean, resources: unknown) {
+  const { def } = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
+  let consent: Awaited<ReturnType<typeof addConsent>> | undefined;
+  await mutateConnection(ctx, scope, def, unifiedApi, { create: false }, async (rec, trx) => {
+    consent = await addConsent(trx, scope, serviceId, granted, resources);
+    rec.consentState = consentStateAfter(rec.consentState, granted);
+  });
+  return consent!;
+}
+
+function requireResource(def: ConnectorDefinition, resource: string) {
+  const spec = def.resources[resource];
+  if (!spec) throw notFound('resource', `${def.id}/${resource}`);
+  return spec;
+}
+
+export async function getResourceConfig(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, resource: string) {
+  const integration = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
+  const spec = requireResource(integration.def, resource);
+  if (!spec.settings?.length) throw notFound('resource settings', `${serviceId}/${resource}`);
+  return view(ctx, scope, integration, unifiedApi, await loadConnection(ctx, scope, serviceId), resource);
+}
+
+export async function updateResourceConfig(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, resource: string, patch: ConnectionPatch) {
+  const integration = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
+  const spec = requireResource(integration.def, resource);
+  if (!spec.settings?.length) throw notFound('resource settings', `${serviceId}/${resource}`);
+  const configuration = (patch.configuration ?? []).map((c) => ({ ...c, resource: c.resource ?? resource }));
+  if (configuration.some((c) => c.resource !== resource)) throw badRequest(`configuration entries must be for resource "${resource}"`);
+  const { record } = await mutateConnection(ctx, scope, integration.def, unifiedApi, { create: true }, (rec, trx) =>
+    applyPatch(ctx, scope, integration.def, unifiedApi, rec, { ...patch, configuration }, trx),
+  );
+  return view(ctx, scope, integration, unifiedApi, record, resource);
+}
+
+export async function getResourceSchema(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, resource: string) {
+  const { def } = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
+  const spec = requireResource(def, resource);
+  if (!spec.schema) throw notFound('resource schema', `${serviceId}/${resource}`);
+  return spec.schema;
+}
+
+export async function getResourceExample(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, resource: string) {
+  const { def } = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
+  const spec = requireResource(def, resource);
+  if (!spec.example) throw notFound('resource example', `${serviceId}/${resource}`);
+  return {
+    unified_api: unifiedApi,
+    service_id: serviceId,
+    resource: { id: resource, name: spec.name ?? resource, status: 'live', downstream_id: resource, downstream_name: spec.name ?? resource },
+    example_response: spec.example,
+  };
+}
+
+/** Custom fields the connector declares for the resource; live discovery from the provider is not done here. */
+export async function listCustomFields(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, resource: string) {
+  const { def } = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
+  const spec = requireResource(def, resource);
+  return (spec.custom_fields ?? []).map((f) => ({ id: f.id, name: f.name, description: f.description, value: null, finder: f.finder }));
+}
+
+export async function listResourceCustomMappings(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, resource: string) {
+  await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
+  return listCustomMappings(ctx.db, scope, unifiedApi, serviceId, resource);
+}
+
+export async function listServiceCustomMappings(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string) {
+  await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
+  return listCustomMappings(ctx.db, scope, unifiedApi, serviceId);
+}

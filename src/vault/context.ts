@@ -1,0 +1,14 @@
+import type { Kysely } from 'kysely';
+import type { Catalogue } from '../connectors/loader.js';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Dialect } from '../store/database.js';
+import type { Database } from '../store/schema.js';
+
+/** Everything the domain needs; built once at start-up and passed down. */
+export interface VaultContext {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  keyring: Keyring;
+  catalogue: Catalogue;
+  publicUrl: string;
+}

@@ -1,0 +1,68 @@
+// Checks a settings patch against the connector's form fields and merges it into the stored settings.
+import type { ConnectorDefinition, FormField } from '../connectors/types.js';
+import { badRequest } from './errors.js';
+import { MASK } from './connection-view.js';
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+function optionValues(field: FormField): unknown[] {
+  return (field.options ?? []).flatMap((o) => (o.option_type === 'group' ? o.options.map((s) => s.value) : [o.value]));
+}
+
+export function checkFieldValue(field: FormField, value: unknown, where: string): void {
+  if (value === null || value === '') return;
+  const fail = (why: string) => {
+    throw badRequest(`Invalid value for ${where}: ${why}`, { invalid: [{ [where]: why }] });
+  };
+  switch (field.type) {
+    case 'checkbox':
+      if (typeof value !== 'boolean') fail('expected a boolean');
+      return;
+    case 'number':
+      if (typeof value !== 'number' && !(typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value)))) fail('expected a number');
+      return;
+    case 'multi-select':
+      if (!Array.isArray(value)) fail('expected an array');
+      break;
+    case 'email':
+      if (typeof value !== 'string' || !EMAIL.test(value)) fail('expected an email address');
+      return;
+    case 'url':
+      if (typeof value !== 'string') fail('expected a URL');
+      try {
+        const url = new URL(`${field.prefix ?? ''}${value as string}${field.suffix ?? ''}`);
+        if (url.protocol !== 'http:' && url.protocol !== 'https:') fail('expected an http(s) URL');
+      } catch {
+        fail('expected a URL');
+      }
+      return;
+    default:
+      if (typeof value === 'object' && !Array.isArray(value)) fail('expected a string, number or boolean');
+  }
+  const allowed = optionValues(field);
+  if (allowed.length && !field.allow_custom_values) {
+    const values = Array.isArray(value) ? value : [value];
+    for (const v of values) if (!allowed.some((a) => a === v)) fail(`"${String(v)}" is not one of the options`);
+  }
+}
+
+/** Keys set to null are removed; a sensitive field sent back as the mask keeps its stored value. */
+export function mergeSettings(
+  def: ConnectorDefinition,
+  current: Record<string, unknown>,
+  patch: Record<string, unknown>,
+): Record<string, unknown> {
+  const fields = new Map(def.form_fields.map((f) => [f.id, f]));
+  const next = { ...current };
+  for (const [key, value] of Object.entries(patch)) {
+    const field = fields.get(key);
+    if (field?.sensitive && value === MASK) continue;
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      throw badRequest(`Invalid value for settings.${key}: expected a string, number, boolean or array`);
+    }
+    if (field) checkFieldValue(field, value, `settings.${key}`);
+    if (value === null) delete next[key];
+    else next[key] = value;
+  }
+  return next;
+}
