@@ -11,6 +11,8 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Store {
   db: Kysely<Database>;
   dialect: Dialect;
+  /** PostgreSQL schema from `?schema=`, created on migrate. */
+  schema?: string | null;
   /** Where the data lives, without credentials, for start-up messages. */
   description: string;
   close(): Promise<void>;
@@ -33,20 +35,15 @@ function openPostgres(databaseUrl: string): Store {
   const schema = url.searchParams.get('schema');
   url.searchParams.delete('schema');
   if (schema && !/^[a-z_][a-z0-9_]*$/i.test(schema)) throw new Error(`DATABASE_URL schema "${schema}" must be a plain SQL identifier`);
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 10 });
-  if (schema) {
-    pool.on('connect', (client) => {
-      // pg runs a client's queries in order, so these precede whatever the pool hands the client out for.
-      client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`).catch(() => undefined);
-      client.query(`SET search_path TO "${schema}"`).catch(() => undefined);
-    });
-  }
+  // search_path is a start-up parameter, so every pooled connection has it before its first query.
+  const pool = new pg.Pool({ connectionString: url.toString(), max: 10, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const safe = new URL(url);
   safe.password = '';
   return {
     db,
     dialect: 'postgres',
+    schema,
     description: `PostgreSQL ${safe.host}${safe.pathname}${schema ? ` (schema ${schema})` : ''}`,
     close: () => db.destroy(),
   };
@@ -73,6 +70,14 @@ export function openStore(options: StoreOptions): Store {
 }
 
 export async function migrate(store: Store): Promise<string[]> {
+  if (store.schema) {
+    try {
+      await sql`create schema if not exists ${sql.id(store.schema)}`.execute(store.db);
+    } catch (error) {
+      // Two instances starting together may race on the catalog; the schema exists either way.
+      if ((error as { code?: string }).code !== '23505') throw error;
+    }
+  }
   const migrator = new Migrator({ db: store.db, provider: migrationProvider(store.dialect) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
