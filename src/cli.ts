@@ -4,7 +4,6 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
 import { ConnectorDefinitionError, loadConnectorDir } from './connectors/loader.js';
 import { createLogger, openRuntime, type Runtime } from './runtime.js';
-import { startServer } from './server.js';
 import {
   countApplications,
   createApiKey,
@@ -74,13 +73,19 @@ async function serve(values: Values): Promise<void> {
   const config = loadConfig(process.env, { port });
   const logger = createLogger(config.logLevel);
   const runtime = await openRuntime(config);
-  if (runtime.masterKey.created) {
-    logger.warn(`Created a master key in ${runtime.masterKey.file} (mode 0600). In production set COFFER_MASTER_KEY (or load it from a KMS) instead.`);
-  }
   let created: { application_id: string; api_key: string } | null = null;
   if ((await countApplications(runtime.ctx)) === 0) created = await createApplication(runtime.ctx, { name: 'Default application' });
+  // Loaded here: the HTTP stack is a third of the start-up time of every other command.
+  const { startServer } = await import('./server.js');
   const server = await startServer(runtime, logger, { port: config.port, host: config.host });
   const lines = [`Coffer is listening on ${runtime.ctx.publicUrl} (${runtime.store.description})`];
+  if (runtime.masterKey.created) {
+    lines.push(
+      '',
+      `WARNING: created a master key in ${runtime.masterKey.file} (mode 0600). It encrypts every stored credential:`,
+      '         back it up. In production set COFFER_MASTER_KEY (or load it from a KMS) instead.',
+    );
+  }
   if (created) {
     lines.push(
       '',

@@ -18,8 +18,10 @@ export async function startServer(runtime: Runtime, logger: Logger, listen: { po
   await app.listen({ port: listen.port, host: listen.host });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : listen.port;
-  if (!runtime.config.publicUrlExplicit) runtime.ctx.publicUrl = `http://localhost:${port}`;
-  const host = listen.host === '0.0.0.0' || listen.host === '::' ? '127.0.0.1' : listen.host;
+  const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
+  const host = wildcard ? '127.0.0.1' : listen.host;
+  // Bound to one address: advertise that address (`localhost` may resolve to ::1, where nothing listens).
+  if (!runtime.config.publicUrlExplicit) runtime.ctx.publicUrl = `http://${wildcard ? 'localhost' : host}:${port}`;
   return {
     app,
     url: `http://${host}:${port}`,

@@ -20,7 +20,6 @@ export function masterKeyId(key: Buffer): string {
 
 /**
  * `COFFER_MASTER_KEY` wins; otherwise `<data dir>/master.key` (mode 0600) is read, or created on first start.
- * Creation uses an exclusive open so two processes starting together cannot write two different keys.
  */
 export function loadMasterKey(options: { masterKey: string | null; dataDir: string }): LoadedMasterKey {
   if (options.masterKey) {
@@ -30,13 +29,19 @@ export function loadMasterKey(options: { masterKey: string | null; dataDir: stri
   const file = path.join(options.dataDir, 'master.key');
   fs.mkdirSync(options.dataDir, { recursive: true });
   let created = false;
-  try {
-    const fd = fs.openSync(file, 'wx', 0o600);
-    fs.writeSync(fd, crypto.randomBytes(32).toString('base64') + '\n');
-    fs.closeSync(fd);
-    created = true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  if (!fs.existsSync(file)) {
+    // Written whole to a temporary file, then linked into place: a process starting at the same moment either wins
+    // the link or reads the complete key of the one that did, never a half-written file.
+    const temporary = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
+    fs.writeFileSync(temporary, crypto.randomBytes(32).toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
+    try {
+      fs.linkSync(temporary, file);
+      created = true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    } finally {
+      fs.unlinkSync(temporary);
+    }
   }
   const key = Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'base64');
   if (key.length !== 32) throw new Error(`${file} does not hold a 32-byte base64 key`);

@@ -62,7 +62,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // The SDKs send `Content-Type: application/json` with an empty body on …/token and …/validate.
-  app.removeContentTypeParser('application/json');
+  // JSON only: any other media type gets a 415 envelope rather than a confusing schema error.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_request, body, done) => {
     const text = (body as string).trim();
     if (text === '') return done(null, undefined);
@@ -83,6 +84,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     allowedHeaders: CORS_HEADERS,
     methods: ['GET', 'POST', 'PATCH', 'PUT', 'DELETE', 'OPTIONS'],
     maxAge: 600,
+    // A bare OPTIONS (no Origin) is not a CORS preflight; answer it instead of failing it in plain text.
+    strictPreflight: false,
   });
 
   app.addHook('onRoute', (route) => {

@@ -62,7 +62,8 @@ export async function authenticate(ctx: VaultContext, request: FastifyRequest): 
     const owner = await authenticateApiKey(ctx, token);
     if (!owner) throw unauthorized('Invalid or revoked API key');
     if (owner !== appId) throw unauthorized(`The API key does not belong to application ${appId}`);
-    caller = { applicationId: owner, consumerId, via: 'api_key' };
+    // x-apideck-consumer-id is not used on application-level routes (/vault/consumers*), though @apideck/node sends it.
+    caller = { applicationId: owner, consumerId: access === 'app' ? null : consumerId, via: 'api_key' };
   }
   if (access === 'consumer' && !caller.consumerId) throw missingHeader('x-apideck-consumer-id');
   request.caller = caller;

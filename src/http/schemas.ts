@@ -62,7 +62,8 @@ export const ConnectionImportData = Type.Object({
 export const ConnectionMigrateData = Type.Object({ target_service_id: Type.String({ minLength: 1 }) });
 
 /** `…/token` and `…/validate`: no properties allowed; an empty body is fine. */
-export const EmptyBody = Type.Optional(Type.Object({}, { additionalProperties: false }));
+// Nullable: fastify validates a missing body as `null`, and the SDKs send none.
+export const EmptyBody = Type.Optional(Nullable(Type.Object({}, { additionalProperties: false })));
 
 export const UpdateConsentRequest = Type.Object(
   { granted: Type.Boolean(), resources: ConsentResources },
@@ -76,7 +77,7 @@ export const CreateCallbackState = Type.Object({ redirect_uri: Type.Optional(Typ
 export const CustomMappingRequest = Type.Object({ value: Type.String({ minLength: 1 }) }, { additionalProperties: false });
 
 const str = Type.Optional(Type.String());
-export const SessionRequest = Type.Optional(
+export const SessionRequest = Type.Optional(Nullable(
   Type.Object(
     {
       consumer_metadata: Type.Optional(ConsumerMetadata),
@@ -115,7 +116,7 @@ export const SessionRequest = Type.Optional(
     },
     { additionalProperties: false },
   ),
-);
+));
 
 export const ConnectionParams = Type.Object({ unified_api: Type.String(), service_id: Type.String() });
 export const ResourceParams = Type.Object({ unified_api: Type.String(), service_id: Type.String(), resource: Type.String() });

@@ -34,9 +34,15 @@ function openPostgres(databaseUrl: string): Store {
   const url = new URL(databaseUrl);
   const schema = url.searchParams.get('schema');
   url.searchParams.delete('schema');
-  if (schema && !/^[a-z_][a-z0-9_]*$/i.test(schema)) throw new Error(`DATABASE_URL schema "${schema}" must be a plain SQL identifier`);
+  if (schema && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`DATABASE_URL schema "${schema}" must be a lower-case SQL identifier (a-z, 0-9, _)`);
   // search_path is a start-up parameter, so every pooled connection has it before its first query.
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 10, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
+  // json/jsonb come back as text, as from SQLite, so `readJson` parses both alike (parsed values were ambiguous for a
+  // top-level JSON string such as consent resources "*", which readJson then parsed a second time).
+  const asText = (v: string) => v;
+  const types = {
+    getTypeParser: ((oid: number, format?: 'text') => (oid === 114 || oid === 3802 ? asText : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser,
+  };
+  const pool = new pg.Pool({ connectionString: url.toString(), max: 10, types, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const safe = new URL(url);
   safe.password = '';
@@ -78,8 +84,21 @@ export async function migrate(store: Store): Promise<string[]> {
       if ((error as { code?: string }).code !== '23505') throw error;
     }
   }
-  const migrator = new Migrator({ db: store.db, provider: migrationProvider(store.dialect) });
-  const { error, results } = await migrator.migrateToLatest();
+  // With a schema, kysely must look for its own tables there: unqualified, it finds another schema's (a concurrent
+  // instance's) kysely_migration_lock, skips creating its own and fails with 'relation does not exist'.
+  const migrator = new Migrator({
+    db: store.db,
+    provider: migrationProvider(store.dialect),
+    ...(store.dialect === 'postgres' ? { migrationTableSchema: store.schema ?? 'public' } : {}),
+  });
+  // SQLite has no migration lock across processes: one migrating a fresh file while another does fails ("table …
+  // already exists", or busy); the next pass sees what the other committed.
+  let outcome = await migrator.migrateToLatest();
+  for (let attempt = 1; outcome.error && store.dialect === 'sqlite' && attempt < 5; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 25 * attempt));
+    outcome = await migrator.migrateToLatest();
+  }
+  const { error, results } = outcome;
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
@@ -89,7 +108,7 @@ export async function ping(store: Store): Promise<void> {
   await sql`select 1`.execute(store.db);
 }
 
-/** JSON columns are strings in SQLite and parsed values in PostgreSQL. */
+/** JSON columns come back as text from both backends (see openPostgres); an already parsed value is passed through. */
 export function readJson<T>(value: unknown, fallback: T): T {
   if (value === null || value === undefined) return fallback;
   return (typeof value === 'string' ? JSON.parse(value) : value) as T;

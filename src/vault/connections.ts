@@ -123,7 +123,10 @@ async function applyPatch(ctx: VaultContext, scope: Scope, def: ConnectorDefinit
   if (patch.application_data_scopes) {
     rec.dataScopes = { ...(rec.dataScopes ?? {}), ...patch.application_data_scopes, updated_at: new Date().toISOString() };
   }
+  // The SDKs send custom_mappings back as `{value}` only (id is read-only): an entry repeating a stored value changes nothing.
+  const stored = patch.custom_mappings?.some((m) => !m.id) ? await listCustomMappings(trx, scope, unifiedApi, def.id) : [];
   for (const [i, mapping] of (patch.custom_mappings ?? []).entries()) {
+    if (!mapping.id && stored.some((m) => m.value === mapping.value)) continue;
     if (!mapping.id) throw badRequest(`custom_mappings[${i}].id is required`);
     await putCustomMapping(trx, scope, unifiedApi, def.id, mapping.id, mapping.value, 'upsert');
   }

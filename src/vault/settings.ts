@@ -37,7 +37,7 @@ export function checkFieldValue(field: FormField, value: unknown, where: string)
       }
       return;
     default:
-      if (typeof value === 'object' && !Array.isArray(value)) fail('expected a string, number or boolean');
+      if (typeof value === 'object') fail('expected a string, number or boolean');
   }
   const allowed = optionValues(field);
   if (allowed.length && !field.allow_custom_values) {

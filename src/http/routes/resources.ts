@@ -54,6 +54,6 @@ export function resourceRoutes(ctx: VaultContext): FastifyPluginAsyncTypebox {
     };
     app.get(`${path}/custom-mappings`, { schema, config: op('connectionCustomMappingsAll', 'List connection custom mappings') }, mappings);
     // The Vault UI (vault-core) calls the singular form, which the spec does not list.
-    app.get(`${path}/custom-mapping`, { schema, config: op('connectionCustomMappingsAll', 'List connection custom mappings') }, mappings);
+    app.get(`${path}/custom-mapping`, { schema, config: op('connectionCustomMappingList', 'List connection custom mappings (Vault UI alias)') }, mappings);
   };
 }

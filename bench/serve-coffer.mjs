@@ -1,0 +1,152 @@
+// One Coffer for the benchmark, in its own process (the load generator must not share its event loop).
+//
+//   BENCH_BACKEND=sqlite                      → SQLite in a fresh temp data dir
+//   BENCH_BACKEND=postgres BENCH_PG_URL=…     → a fresh schema `bench_<random>` in that database (dropped on exit)
+//
+// Starts on 127.0.0.1:0 with a silent logger, creates an application, stores a Pipedrive api-key connection for
+// consumer `bench` through the HTTP API, then prints one JSON line on stdout:
+//   {"ready":true,"url":…,"appId":…,"apiKey":…,"consumerId":"bench","backend":…,"schema":…}
+// Exits (cleaning up the data dir / schema) on SIGTERM/SIGINT or when stdin closes.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { loadConfig } from '../dist/config.js';
+import { createLogger, openRuntime } from '../dist/runtime.js';
+import { startServer } from '../dist/server.js';
+import { createApplication } from '../dist/vault/applications.js';
+
+const backend = process.env.BENCH_BACKEND ?? 'sqlite';
+if (backend !== 'sqlite' && backend !== 'postgres') throw new Error(`BENCH_BACKEND must be sqlite or postgres, got "${backend}"`);
+const pgBase = process.env.BENCH_PG_URL ?? '';
+if (backend === 'postgres' && !pgBase) throw new Error('BENCH_PG_URL is required for BENCH_BACKEND=postgres');
+
+const CONSUMER = 'bench';
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-bench-'));
+const schema = backend === 'postgres' ? `bench_${crypto.randomBytes(6).toString('hex')}` : null;
+
+let runtime = null;
+let server = null;
+let closing = null;
+
+/**
+ * Guard for builds whose `migrate()` (src/store/database.ts) creates its Kysely Migrator without
+ * `migrationTableSchema` (commit 4e3a707 and earlier): Kysely then decides whether `kysely_migration(_lock)` exist by
+ * looking for those table names in ANY schema of the database, so while another Coffer (e.g. a concurrent `npm test`
+ * on TEST_DATABASE_URL, schema `t_…`) has them, ours are never created and start-up fails with
+ * `relation "kysely_migration_lock" does not exist`. Creating the two bookkeeping tables (Kysely's own DDL) in our
+ * fresh schema first makes that check true for the right reason; with a fixed build it is a no-op. The migrations
+ * themselves run unchanged either way.
+ */
+async function prepareSchema() {
+  const client = new pg.Client({ connectionString: pgBase });
+  await client.connect();
+  try {
+    const others = await client.query(
+      `select distinct table_schema from information_schema.tables where table_name in ('kysely_migration', 'kysely_migration_lock')`,
+    );
+    if (others.rowCount) {
+      const list = others.rows.map((r) => r.table_schema).join(', ');
+      process.stderr.write(`[serve-coffer] note: other schemas hold Kysely migration tables (${list}); pre-creating ours in ${schema}\n`);
+    }
+    await client.query(`CREATE SCHEMA "${schema}"`);
+    await client.query(`CREATE TABLE "${schema}".kysely_migration (name varchar(255) NOT NULL PRIMARY KEY, timestamp varchar(255) NOT NULL)`);
+    await client.query(`CREATE TABLE "${schema}".kysely_migration_lock (id varchar(255) NOT NULL PRIMARY KEY, is_locked integer NOT NULL DEFAULT 0)`);
+  } finally {
+    await client.end();
+  }
+}
+
+async function dropSchema() {
+  if (!schema) return;
+  const client = new pg.Client({ connectionString: pgBase });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+function cleanup() {
+  closing ??= (async () => {
+    const step = async (name, fn) => {
+      try {
+        await fn();
+      } catch (error) {
+        process.stderr.write(`[serve-coffer] ${name} failed: ${error?.stack ?? error}\n`);
+      }
+    };
+    if (server) await step('server close', () => server.close());
+    if (runtime) await step('store close', () => runtime.close());
+    await step('drop schema', dropSchema);
+    await step('remove data dir', () => fs.rmSync(dataDir, { recursive: true, force: true }));
+  })();
+  return closing;
+}
+
+async function shutdown(code = 0) {
+  await cleanup();
+  // process.exit (not a signal death) so `node --cpu-prof` still writes its profile.
+  process.exit(code);
+}
+process.on('SIGTERM', () => void shutdown(0));
+process.on('SIGINT', () => void shutdown(0));
+process.stdin.on('end', () => void shutdown(0));
+process.stdin.on('error', () => void shutdown(0));
+process.stdin.resume();
+
+try {
+  let databaseUrl = null;
+  if (schema) {
+    const url = new URL(pgBase);
+    url.searchParams.set('schema', schema);
+    databaseUrl = url.toString();
+    await prepareSchema();
+  }
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    COFFER_DATA_DIR: dataDir,
+    COFFER_MASTER_KEY: crypto.randomBytes(32).toString('base64'),
+    LOG_LEVEL: 'silent',
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+  });
+  runtime = await openRuntime(config);
+  server = await startServer(runtime, createLogger('silent'), { port: 0, host: '127.0.0.1' });
+  const app = await createApplication(runtime.ctx, { name: 'Benchmark application' });
+
+  const headers = {
+    authorization: `Bearer ${app.api_key}`,
+    'x-apideck-app-id': app.application_id,
+    'x-apideck-consumer-id': CONSUMER,
+    'content-type': 'application/json',
+  };
+  const res = await fetch(`${server.url}/vault/connections/crm/pipedrive`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ settings: { api_key: 'bench-pipedrive-token' } }),
+  });
+  const body = await res.text();
+  if (res.status !== 200) throw new Error(`storing the pipedrive connection answered ${res.status}: ${body}`);
+  const state = JSON.parse(body)?.data?.state;
+  if (state !== 'callable') throw new Error(`the stored pipedrive connection is "${state}", not "callable": ${body}`);
+
+  process.stdout.write(
+    JSON.stringify({
+      ready: true,
+      pid: process.pid,
+      backend,
+      url: server.url,
+      appId: app.application_id,
+      apiKey: app.api_key,
+      consumerId: CONSUMER,
+      schema,
+      store: runtime.store.description ?? null,
+    }) + '\n',
+  );
+} catch (error) {
+  process.stderr.write(`[serve-coffer] start-up failed: ${error?.stack ?? error}\n`);
+  await shutdown(1);
+}
