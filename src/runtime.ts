@@ -6,6 +6,7 @@ import { Keyring } from './crypto/keyring.js';
 import { loadMasterKey, type LoadedMasterKey } from './crypto/master-key.js';
 import { migrate, openStore, type Store } from './store/database.js';
 import type { VaultContext } from './vault/context.js';
+import { TenantCache } from './vault/tenant-cache.js';
 
 export interface Runtime {
   config: Config;
@@ -43,6 +44,14 @@ export async function openRuntime(config: Config): Promise<Runtime> {
     throw error;
   }
   const keyring = new Keyring(store.db, [masterKey]);
-  const ctx: VaultContext = { db: store.db, dialect: store.dialect, keyring, catalogue, publicUrl: config.publicUrl };
+  const ctx: VaultContext = {
+    db: store.db,
+    dialect: store.dialect,
+    keyring,
+    catalogue,
+    publicUrl: config.publicUrl,
+    cache: new TenantCache(store.changes),
+    changes: store.changes,
+  };
   return { config, store, ctx, masterKey, close: () => store.close() };
 }

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import type { Database } from './schema.js';
 import { migrationProvider } from './migrations.js';
+import { postgresChangeFeed, sqliteChangeFeed, type ChangeFeed } from './change-feed.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -13,6 +14,7 @@ export interface Store {
   dialect: Dialect;
   /** PostgreSQL schema from `?schema=`, created on migrate. */
   schema?: string | null;
+  changes: ChangeFeed;
   /** Where the data lives, without credentials, for start-up messages. */
   description: string;
   close(): Promise<void>;
@@ -42,17 +44,51 @@ function openPostgres(databaseUrl: string): Store {
   const types = {
     getTypeParser: ((oid: number, format?: 'text') => (oid === 114 || oid === 3802 ? asText : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser,
   };
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 10, types, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
+  const options = schema ? `-c search_path=${schema}` : undefined;
+  const pool = new pg.Pool({ connectionString: url.toString(), max: 10, types, ...(options ? { options } : {}) });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const changes = postgresChangeFeed(url.toString(), options, `coffer_config_${schema ?? 'public'}`);
   const safe = new URL(url);
   safe.password = '';
   return {
     db,
     dialect: 'postgres',
     schema,
+    changes,
     description: `PostgreSQL ${safe.host}${safe.pathname}${schema ? ` (schema ${schema})` : ''}`,
-    close: () => db.destroy(),
+    close: async () => {
+      await changes.close();
+      await db.destroy();
+    },
   };
+}
+
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * Kysely prepares every statement anew; preparing costs more than running our small indexed queries, and the same
+ * SQL text comes back on every request, so prepared statements are kept (better-sqlite3 statements are reusable).
+ */
+function withStatementCache(database: BetterSqlite3.Database): BetterSqlite3.Database {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  const prepare = database.prepare.bind(database);
+  return new Proxy(database, {
+    get(target, property) {
+      if (property === 'prepare') {
+        return (source: string) => {
+          let statement = cache.get(source);
+          if (!statement) {
+            statement = prepare(source);
+            if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+            cache.set(source, statement);
+          }
+          return statement;
+        };
+      }
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 /**
@@ -67,8 +103,8 @@ function openSqlite(dataDir: string): Store {
   database.pragma('synchronous = FULL');
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
-  return { db, dialect: 'sqlite', description: `SQLite ${file}`, close: () => db.destroy() };
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+  return { db, dialect: 'sqlite', changes: sqliteChangeFeed(database), description: `SQLite ${file}`, close: () => db.destroy() };
 }
 
 export function openStore(options: StoreOptions): Store {

@@ -31,6 +31,12 @@ function generateApiKey(): string {
   return 'cof_' + crypto.randomBytes(32).toString('base64url');
 }
 
+/** After any change to keys or enabled connectors: drop this process's cache and tell the others. */
+async function configurationChanged(ctx: VaultContext): Promise<void> {
+  ctx.cache.clear();
+  await ctx.changes.announce(ctx.db);
+}
+
 export async function applicationExists(ctx: VaultContext, applicationId: string): Promise<boolean> {
   const row = await ctx.db.selectFrom('applications').select('id').where('id', '=', applicationId).executeTakeFirst();
   return Boolean(row);
@@ -73,6 +79,7 @@ export async function createApplication(
       }
     }
   });
+  await configurationChanged(ctx);
   return { application_id: id, api_key: apiKey };
 }
 
@@ -103,6 +110,7 @@ export async function createApiKey(ctx: VaultContext, applicationId: string): Pr
     .insertInto('api_keys')
     .values({ id, application_id: applicationId, key_hash: ctx.keyring.hashApiKey(apiKey), last4: apiKey.slice(-4), created_at: Date.now(), revoked_at: null })
     .execute();
+  await configurationChanged(ctx);
   return { id, api_key: apiKey };
 }
 
@@ -126,16 +134,18 @@ export async function revokeApiKey(ctx: VaultContext, applicationId: string, key
     .where('revoked_at', 'is', null)
     .executeTakeFirst();
   if (Number(result.numUpdatedRows) === 0) throw notFound('active API key', keyId);
+  await configurationChanged(ctx);
 }
 
 /** Returns the application the key belongs to, or null for an unknown or revoked key. */
 export async function authenticateApiKey(ctx: VaultContext, apiKey: string): Promise<string | null> {
-  const row = await ctx.db
-    .selectFrom('api_keys')
-    .select(['application_id', 'revoked_at'])
-    .where('key_hash', '=', ctx.keyring.hashApiKey(apiKey))
-    .executeTakeFirst();
-  return row && row.revoked_at === null ? row.application_id : null;
+  const hash = ctx.keyring.hashApiKey(apiKey);
+  const cached = ctx.cache.applicationOfKey(hash);
+  if (cached) return cached;
+  const row = await ctx.db.selectFrom('api_keys').select(['application_id', 'revoked_at']).where('key_hash', '=', hash).executeTakeFirst();
+  if (!row || row.revoked_at !== null) return null;
+  ctx.cache.rememberKey(hash, row.application_id);
+  return row.application_id;
 }
 
 export async function setConnectorEnabled(
@@ -180,6 +190,7 @@ export async function setConnectorEnabled(
       .values({ application_id: applicationId, service_id: serviceId, enabled: enabled ? 1 : 0, client_sealed: clientSealed, scopes, created_at: now, updated_at: now })
       .execute();
   }
+  await configurationChanged(ctx);
 }
 
 export async function listAppConnectors(ctx: VaultContext, applicationId: string): Promise<AppConnectorInfo[]> {

@@ -3,6 +3,8 @@ import type { Catalogue } from '../connectors/loader.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Dialect } from '../store/database.js';
 import type { Database } from '../store/schema.js';
+import type { ChangeFeed } from '../store/change-feed.js';
+import type { TenantCache } from './tenant-cache.js';
 
 /** Everything the domain needs; built once at start-up and passed down. */
 export interface VaultContext {
@@ -11,4 +13,6 @@ export interface VaultContext {
   keyring: Keyring;
   catalogue: Catalogue;
   publicUrl: string;
+  cache: TenantCache;
+  changes: ChangeFeed;
 }

@@ -3,6 +3,7 @@ import type { ConnectorDefinition } from '../connectors/types.js';
 import type { VaultContext } from './context.js';
 import { badRequest, notFound } from './errors.js';
 import type { AppConnectorRow } from './connection-view.js';
+import type { CachedAppConnector } from './tenant-cache.js';
 
 export const UNIFIED_APIS = [
   'accounting', 'ats', 'calendar', 'crm', 'csp', 'customer-support', 'ecommerce', 'email', 'email-marketing',
@@ -22,28 +23,30 @@ export interface Integration {
   appConnector: AppConnectorRow;
 }
 
+async function appConnectors(ctx: VaultContext, applicationId: string): Promise<CachedAppConnector[]> {
+  const cached = ctx.cache.connectorsOf(applicationId);
+  if (cached) return cached;
+  const rows = await ctx.db
+    .selectFrom('app_connectors')
+    .select(['service_id', 'enabled', 'client_sealed'])
+    .where('application_id', '=', applicationId)
+    .execute();
+  ctx.cache.rememberConnectors(applicationId, rows);
+  return rows;
+}
+
 /** The connector behind `/{unified_api}/{service_id}`, if this application has it enabled. */
 export async function resolveIntegration(ctx: VaultContext, applicationId: string, unifiedApi: string, serviceId: string): Promise<Integration> {
   checkUnifiedApi(unifiedApi);
   const def = ctx.catalogue.get(serviceId);
   if (!def || !def.unified_apis.includes(unifiedApi)) throw notFound('connector', `${unifiedApi}+${serviceId}`);
-  const appConnector = await ctx.db
-    .selectFrom('app_connectors')
-    .select(['enabled', 'client_sealed'])
-    .where('application_id', '=', applicationId)
-    .where('service_id', '=', serviceId)
-    .executeTakeFirst();
+  const appConnector = (await appConnectors(ctx, applicationId)).find((row) => row.service_id === serviceId);
   if (!appConnector || appConnector.enabled !== 1) throw notFound('connector', `${unifiedApi}+${serviceId}`);
   return { def, appConnector };
 }
 
 export async function enabledIntegrations(ctx: VaultContext, applicationId: string): Promise<Integration[]> {
-  const rows = await ctx.db
-    .selectFrom('app_connectors')
-    .select(['service_id', 'enabled', 'client_sealed'])
-    .where('application_id', '=', applicationId)
-    .where('enabled', '=', 1)
-    .execute();
+  const rows = (await appConnectors(ctx, applicationId)).filter((row) => row.enabled === 1);
   const out: Integration[] = [];
   for (const row of rows) {
     const def = ctx.catalogue.get(row.service_id);

@@ -1,0 +1,50 @@
+// In-memory copy of what every request reads and rarely changes: API key → application, and enabled connectors.
+// Dropped whenever this process changes it, whenever the store's change feed reports another process did, and after
+// a short time to live as a safety net.
+import type { ChangeFeed } from '../store/change-feed.js';
+import type { AppConnectorRow } from './connection-view.js';
+
+const TIME_TO_LIVE_MS = 5_000;
+const MAX_KEYS = 10_000;
+
+export interface CachedAppConnector extends AppConnectorRow {
+  service_id: string;
+}
+
+export class TenantCache {
+  private readonly apiKeys = new Map<string, string>();
+  private readonly appConnectors = new Map<string, CachedAppConnector[]>();
+  private filledAt = Date.now();
+
+  constructor(private readonly changes: ChangeFeed) {}
+
+  private fresh(): void {
+    if (this.changes.poll() || Date.now() - this.filledAt > TIME_TO_LIVE_MS) this.clear();
+  }
+
+  clear(): void {
+    this.apiKeys.clear();
+    this.appConnectors.clear();
+    this.filledAt = Date.now();
+  }
+
+  applicationOfKey(hash: string): string | undefined {
+    this.fresh();
+    return this.apiKeys.get(hash);
+  }
+
+  rememberKey(hash: string, applicationId: string): void {
+    if (this.apiKeys.size >= MAX_KEYS) this.apiKeys.clear();
+    this.apiKeys.set(hash, applicationId);
+  }
+
+  connectorsOf(applicationId: string): CachedAppConnector[] | undefined {
+    this.fresh();
+    return this.appConnectors.get(applicationId);
+  }
+
+  rememberConnectors(applicationId: string, rows: CachedAppConnector[]): void {
+    if (this.appConnectors.size >= MAX_KEYS) this.appConnectors.clear();
+    this.appConnectors.set(applicationId, rows);
+  }
+}
