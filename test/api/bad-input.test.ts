@@ -2,8 +2,8 @@
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, startCoffer, type TestCoffer } from '../support/coffer.js';
+import { expectErrorEnvelope, okJson, type Json } from '../support/envelope.js';
 
-type Json = Record<string, any>;
 
 const SECRET = 'sk_live_' + crypto.randomBytes(12).toString('hex');
 const EXISTING = 'existing-consumer';
@@ -32,12 +32,6 @@ describe.each(backends)('bad input (%s)', (backend) => {
       headers['content-type'] = req.contentType ?? 'application/json';
     }
     return fetch(`${coffer.url}${req.path}`, { method: req.method, headers, body });
-  }
-
-  async function okJson(res: Response, status = 200): Promise<Json> {
-    const text = await res.text();
-    expect(res.status, text).toBe(status);
-    return JSON.parse(text) as Json;
   }
 
   /** Every row a rejected request could have written (request logs and request counters aside). */
@@ -70,21 +64,7 @@ describe.each(backends)('bad input (%s)', (backend) => {
   /** Sends `req`, expects the error envelope, no secret in it, and no row written. */
   async function rejected(req: Req, status: number, typeName: string, secrets: string[] = [SECRET]): Promise<Json> {
     const before = await snapshot();
-    const res = await send(req);
-    const text = await res.text();
-    expect(res.status, `${req.method} ${req.path}: ${text}`).toBe(status);
-    expect(res.headers.get('content-type') ?? '').toMatch(/application\/json/);
-    const body = JSON.parse(text) as Json;
-    expect(Object.keys(body).sort()).toEqual(['detail', 'error', 'message', 'ref', 'status_code', 'type_name']);
-    expect(body.status_code).toBe(status);
-    expect(body.type_name).toBe(typeName);
-    expect(typeof body.error).toBe('string');
-    expect(typeof body.message).toBe('string');
-    expect(body.message.length).toBeGreaterThan(0);
-    expect(['string', 'object']).toContain(typeof body.detail);
-    expect(body.detail).not.toBeNull();
-    expect(body.ref.endsWith(`#${typeName.toLowerCase()}`), body.ref).toBe(true);
-    expect(body.ref).toBe(`https://developers.apideck.com/errors#${typeName.toLowerCase()}`);
+    const { body, text } = await expectErrorEnvelope(await send(req), status, typeName, `${req.method} ${req.path}: `);
     for (const secret of secrets) expect(text).not.toContain(secret);
     expect(await snapshot(), `${req.method} ${req.path} wrote something`).toEqual(before);
     return body;

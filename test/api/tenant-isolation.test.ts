@@ -6,8 +6,8 @@ import { listApiKeys, revokeApiKey } from '../../src/vault/applications.js';
 import { loadConnection } from '../../src/vault/connection-mutation.js';
 import { SESSION_AUDIENCE, SESSION_ISSUER } from '../../src/vault/sessions.js';
 import { backends, startCoffer, type TestCoffer } from '../support/coffer.js';
+import { expectErrorEnvelope, okJson, type Json } from '../support/envelope.js';
 
-type Json = Record<string, any>;
 
 const A_SECRET = 'zd-token-of-application-A-' + crypto.randomBytes(6).toString('hex');
 const B_SECRET = 'zd-token-of-application-B-' + crypto.randomBytes(6).toString('hex');
@@ -15,28 +15,8 @@ const CONSUMER = 'acme-corp';
 const OTHER_CONSUMER = 'globex';
 const TARGET_FIELD = 'customer-support+tickets+priority_label';
 
-/** Asserts the Apideck error envelope (and nothing else) came back with this status and type. */
 async function expectError(res: Response, status: number, typeName: string): Promise<Json> {
-  const text = await res.text();
-  expect(res.status, text).toBe(status);
-  expect(res.headers.get('content-type') ?? '').toMatch(/application\/json/);
-  const body = JSON.parse(text) as Json;
-  expect(Object.keys(body).sort()).toEqual(['detail', 'error', 'message', 'ref', 'status_code', 'type_name']);
-  expect(body.status_code).toBe(status);
-  expect(body.type_name).toBe(typeName);
-  expect(typeof body.error).toBe('string');
-  expect(body.error.length).toBeGreaterThan(0);
-  expect(typeof body.message).toBe('string');
-  expect(['string', 'object']).toContain(typeof body.detail);
-  expect(body.detail).not.toBeNull();
-  expect(body.ref).toBe(`https://developers.apideck.com/errors#${typeName.toLowerCase()}`);
-  return body;
-}
-
-async function okJson(res: Response, status = 200): Promise<Json> {
-  const text = await res.text();
-  expect(res.status, text).toBe(status);
-  return JSON.parse(text) as Json;
+  return (await expectErrorEnvelope(res, status, typeName)).body;
 }
 
 describe.each(backends)('tenant isolation (%s)', (backend) => {
