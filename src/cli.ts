@@ -113,7 +113,9 @@ async function app(sub: string | undefined, values: Values): Promise<void> {
   const json = Boolean(values.json);
   if (sub === 'create') {
     const created = await withRuntime((rt) => createApplication(rt.ctx, { id: values.id, name: values.name, enableConnectors: !values['no-connectors'] }));
-    print(json, created, `Application id: ${created.application_id}\nAPI key:        ${created.api_key}\n(the key is shown once)`);
+    // Exactly the documented line, `{"application_id": "...", "api_key": "..."}`, for scripts that match it as text.
+    const line = `{"application_id": ${JSON.stringify(created.application_id)}, "api_key": ${JSON.stringify(created.api_key)}}`;
+    process.stdout.write(json ? line + '\n' : `Application id: ${created.application_id}\nAPI key:        ${created.api_key}\n(the key is shown once)\n`);
     return;
   }
   if (sub === 'set') {

@@ -185,7 +185,7 @@ describe('coffer CLI on SQLite, while `coffer serve` runs on the same store', ()
   });
 
   it('app create --json prints exactly {application_id, api_key}, usable over HTTP at once', async () => {
-    expect(createdStdout).toMatch(/^\{[^\n]*\}\n$/);
+    expect(createdStdout).toMatch(/^\{"application_id": "app_[0-9a-z]+", "api_key": "cof_[A-Za-z0-9_-]+"\}\n$/);
     const created = JSON.parse(createdStdout) as Record<string, unknown>;
     expect(Object.keys(created).sort()).toEqual(['api_key', 'application_id']);
     expect(created.application_id).toMatch(/^app_[0-9a-z]+$/);
