@@ -113,6 +113,10 @@ export const OAuthSettingsSchema = Type.Object(
     token_url: NonEmpty,
     /** RFC 7009 revocation endpoint (POST token=…). */
     revocation_url: Type.Optional(NonEmpty),
+    /** The provider's issuer identifier, checked against the RFC 9207 `iss` of authorization responses. */
+    issuer: Type.Optional(NonEmpty),
+    /** True when the provider always sends `iss` (RFC 9207): a response without it is then refused. Default false. */
+    iss_parameter_supported: Type.Optional(Type.Boolean()),
     /** Default []. */
     scopes: Type.Optional(Type.Array(NonEmpty)),
     /** Default ' '. */
@@ -485,7 +489,7 @@ export function checkRules(file: ConnectorFile): Problem | undefined {
     if (!isCode && oauth.pkce === true) {
       return { path: ['oauth', 'pkce'], message: `PKCE only applies to grant_type authorization_code (grant_type is ${oauth.grant_type})` };
     }
-    for (const key of ['authorization_url', 'token_url', 'revocation_url'] as const) {
+    for (const key of ['authorization_url', 'token_url', 'revocation_url', 'issuer'] as const) {
       const url = oauth[key];
       if (url === undefined) continue;
       const problem = urlProblem(url);
@@ -568,6 +572,8 @@ function oauthDefaults(oauth: NonNullable<ConnectorFile['oauth']>): OAuthSetting
   };
   if (oauth.authorization_url !== undefined) out.authorization_url = oauth.authorization_url;
   if (oauth.revocation_url !== undefined) out.revocation_url = oauth.revocation_url;
+  if (oauth.issuer !== undefined) out.issuer = oauth.issuer;
+  if (oauth.iss_parameter_supported !== undefined) out.iss_parameter_supported = oauth.iss_parameter_supported;
   return out;
 }
 

@@ -46,6 +46,9 @@ export interface OAuthSettings {
   authorization_url?: string;
   token_url: string;
   revocation_url?: string;
+  /** Issuer identifier for the RFC 9207 `iss` check; defaults to the origin of `authorization_url`. */
+  issuer?: string;
+  iss_parameter_supported?: boolean;
   scopes: string[];
   scope_separator: string;
   pkce: boolean;
