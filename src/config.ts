@@ -16,6 +16,12 @@ export interface Config {
   corsOrigins: string[] | null;
   /** Refresh tokens this long before they expire. */
   refreshMarginSeconds: number;
+  /** How often the background refresher looks for tokens about to expire (0 turns it off). */
+  refreshIntervalSeconds: number;
+  /** Refresh tokens unused this long are exercised so providers with idle expiry do not drop them. */
+  refreshStaleDays: number;
+  /** Allow OAuth endpoints over plain http (development and tests against a local provider). */
+  allowInsecureProviders: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -39,6 +45,13 @@ function parseHttpUrl(raw: string, name: string): string {
   return raw.replace(/\/+$/, '');
 }
 
+function nonNegativeInteger(raw: string | undefined, name: string, fallback: number): number {
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw.trim());
+  if (!Number.isInteger(value) || value < 0) throw new ConfigError(`${name} must be a non-negative integer, got "${raw}"`);
+  return value;
+}
+
 /** Reads the environment once; any invalid value stops start-up with one clear line. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { port?: number } = {}): Config {
   const port = overrides.port ?? (env.PORT ? parsePort(env.PORT, 'PORT') : 8080);
@@ -60,6 +73,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { po
   if (!Number.isInteger(refreshMarginSeconds) || refreshMarginSeconds < 0) {
     throw new ConfigError(`COFFER_REFRESH_MARGIN_SECONDS must be a non-negative integer, got "${marginRaw}"`);
   }
+  const refreshIntervalSeconds = nonNegativeInteger(env.COFFER_REFRESH_INTERVAL_SECONDS, 'COFFER_REFRESH_INTERVAL_SECONDS', 60);
+  const refreshStaleDays = nonNegativeInteger(env.COFFER_REFRESH_STALE_DAYS, 'COFFER_REFRESH_STALE_DAYS', 30);
+  const insecureRaw = env.COFFER_ALLOW_INSECURE_PROVIDERS?.trim().toLowerCase();
+  if (insecureRaw && !['true', 'false', '1', '0'].includes(insecureRaw)) {
+    throw new ConfigError(`COFFER_ALLOW_INSECURE_PROVIDERS must be true or false, got "${env.COFFER_ALLOW_INSECURE_PROVIDERS}"`);
+  }
   return {
     port,
     host: env.HOST?.trim() || '0.0.0.0',
@@ -72,5 +91,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { po
     logLevel,
     corsOrigins,
     refreshMarginSeconds,
+    refreshIntervalSeconds,
+    refreshStaleDays,
+    allowInsecureProviders: insecureRaw === 'true' || insecureRaw === '1',
   };
 }

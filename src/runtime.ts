@@ -52,6 +52,7 @@ export async function openRuntime(config: Config): Promise<Runtime> {
     publicUrl: config.publicUrl,
     cache: new TenantCache(store.changes),
     changes: store.changes,
+    oauth: { allowInsecureProviders: config.allowInsecureProviders, refreshMarginMs: config.refreshMarginSeconds * 1000 },
   };
   return { config, store, ctx, masterKey, close: () => store.close() };
 }

@@ -4,17 +4,21 @@ import type { Logger } from 'pino';
 import { buildApp } from './http/app.js';
 import type { Runtime } from './runtime.js';
 import { LogWriter } from './vault/logs.js';
+import { RefreshCoordinator } from './oauth/refresh.js';
+import { startBackgroundRefresher } from './oauth/background-refresher.js';
 
 export interface RunningServer {
   app: FastifyInstance;
   url: string;
   logs: LogWriter;
+  refresher: RefreshCoordinator;
   close(): Promise<void>;
 }
 
 export async function startServer(runtime: Runtime, logger: Logger, listen: { port: number; host: string }): Promise<RunningServer> {
   const logs = new LogWriter(runtime.store.db, (error) => logger.error({ err: error }, 'could not write request logs'));
-  const app = await buildApp({ ctx: runtime.ctx, store: runtime.store, logs, logger, corsOrigins: runtime.config.corsOrigins });
+  const refresher = new RefreshCoordinator(runtime.ctx);
+  const app = await buildApp({ ctx: runtime.ctx, store: runtime.store, logs, logger, corsOrigins: runtime.config.corsOrigins, refresher });
   await app.listen({ port: listen.port, host: listen.host });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : listen.port;
@@ -22,11 +26,19 @@ export async function startServer(runtime: Runtime, logger: Logger, listen: { po
   const host = wildcard ? '127.0.0.1' : listen.host;
   // Bound to one address: advertise that address (`localhost` may resolve to ::1, where nothing listens).
   if (!runtime.config.publicUrlExplicit) runtime.ctx.publicUrl = `http://${wildcard ? 'localhost' : host}:${port}`;
+  const stopRefresher = startBackgroundRefresher(
+    runtime.ctx,
+    refresher,
+    { intervalMs: runtime.config.refreshIntervalSeconds * 1000, staleMs: runtime.config.refreshStaleDays * 86_400_000 },
+    app.log,
+  );
   return {
     app,
+    refresher,
     url: `http://${host}:${port}`,
     logs,
     async close() {
+      await stopRefresher();
       await app.close();
       await logs.flush();
     },

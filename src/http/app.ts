@@ -14,6 +14,8 @@ import { openApiDocument } from './openapi.js';
 import { parseQuery } from './querystring.js';
 import { recordApiCall } from './request-log.js';
 import { connectionRoutes } from './routes/connections.js';
+import { oauthRoutes } from './routes/oauth.js';
+import type { RefreshCoordinator } from '../oauth/refresh.js';
 import { consumerRoutes } from './routes/consumers.js';
 import { customMappingRoutes } from './routes/custom-mappings.js';
 import { resourceRoutes } from './routes/resources.js';
@@ -26,6 +28,7 @@ export interface AppOptions {
   logs: LogWriter;
   logger: FastifyBaseLogger;
   corsOrigins: string[] | null;
+  refresher: RefreshCoordinator;
 }
 
 const BODY_LIMIT = 1024 * 1024;
@@ -104,7 +107,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(systemRoutes(store));
   await app.register(consumerRoutes(ctx, logs));
-  await app.register(connectionRoutes(ctx));
+  await app.register(connectionRoutes(ctx, options.refresher));
+  await app.register(oauthRoutes(ctx, options.refresher));
   await app.register(resourceRoutes(ctx));
   await app.register(customMappingRoutes(ctx));
   await app.register(sessionAndLogRoutes(ctx, logs));

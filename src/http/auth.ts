@@ -70,7 +70,7 @@ export async function authenticate(ctx: VaultContext, request: FastifyRequest): 
 }
 
 /** For handlers of `consumer` routes: the consumer the call is scoped to. */
-export function scopeOf(request: FastifyRequest): { applicationId: string; consumerId: string } {
+export function scopeOf(request: FastifyRequest): { applicationId: string; consumerId: string; redirectUri?: string } {
   const caller = request.caller!;
-  return { applicationId: caller.applicationId, consumerId: caller.consumerId! };
+  return { applicationId: caller.applicationId, consumerId: caller.consumerId!, redirectUri: caller.session?.redirect_uri };
 }

@@ -154,6 +154,41 @@ export interface OutboxTable {
   created_at: number;
 }
 
+export interface OAuthFlowsTable {
+  /** Random; sent to the provider as `state`. */
+  id: string;
+  application_id: string;
+  consumer_id: string;
+  service_id: string;
+  unified_api: string;
+  redirect_uri: string;
+  /** Sealed PKCE verifier; null when the connector disables PKCE. */
+  code_verifier: string | null;
+  /** The caller's `nonce`: its presence asks for the confirm step. */
+  nonce: string | null;
+  scope: string | null;
+  expires_at: number;
+  used_at: number | null;
+  created_at: number;
+}
+
+export interface OAuthStateUsesTable {
+  jti: string;
+  application_id: string;
+  expires_at: number;
+  used_at: number;
+}
+
+export interface ConfirmTokensTable {
+  token_hash: string;
+  application_id: string;
+  consumer_id: string;
+  service_id: string;
+  expires_at: number;
+  used_at: number | null;
+  created_at: number;
+}
+
 export interface Database {
   applications: ApplicationsTable;
   data_keys: DataKeysTable;
@@ -166,4 +201,7 @@ export interface Database {
   callback_states: CallbackStatesTable;
   request_logs: RequestLogsTable;
   outbox: OutboxTable;
+  oauth_flows: OAuthFlowsTable;
+  oauth_state_uses: OAuthStateUsesTable;
+  confirm_tokens: ConfirmTokensTable;
 }

@@ -1,18 +1,45 @@
-// The `state` inside `authorize_url`/`revoke_url`: signed by Coffer, bound to application, consumer and connector.
-import { SignJWT } from 'jose';
+// The `state` inside `authorize_url`/`revoke_url`: signed by Coffer, bound to application, consumer and connector,
+// short-lived, and single-use (its `jti` is recorded when a flow starts).
+import crypto from 'node:crypto';
+import { jwtVerify, SignJWT } from 'jose';
 import type { Keyring } from '../crypto/keyring.js';
 
 export const AUTHORIZE_STATE_AUDIENCE = 'coffer:authorize';
-const STATE_TTL_SECONDS = 60 * 60;
+export const STATE_TTL_SECONDS = 30 * 60;
 
-export async function signAuthorizeState(
-  keyring: Keyring,
-  claims: { applicationId: string; consumerId: string; serviceId: string; unifiedApi: string },
-): Promise<string> {
-  return new SignJWT({ app: claims.applicationId, con: claims.consumerId, svc: claims.serviceId, api: claims.unifiedApi })
+export interface AuthorizeStateClaims {
+  applicationId: string;
+  consumerId: string;
+  serviceId: string;
+  unifiedApi: string;
+  /** The session's redirect_uri, which the flow may return to besides the application's allow-list. */
+  redirectUri?: string;
+}
+
+export async function signAuthorizeState(keyring: Keyring, claims: AuthorizeStateClaims): Promise<string> {
+  return new SignJWT({
+    app: claims.applicationId,
+    con: claims.consumerId,
+    svc: claims.serviceId,
+    api: claims.unifiedApi,
+    ...(claims.redirectUri ? { ru: claims.redirectUri } : {}),
+  })
     .setProtectedHeader({ alg: 'HS256' })
     .setAudience(AUTHORIZE_STATE_AUDIENCE)
+    .setJti(crypto.randomBytes(12).toString('base64url'))
     .setIssuedAt()
     .setExpirationTime(`${STATE_TTL_SECONDS}s`)
     .sign(keyring.sessionSigningKey);
+}
+
+/** Returns the claims, or null for a state that is forged, tampered with or expired. */
+export async function verifyAuthorizeState(keyring: Keyring, state: string): Promise<(AuthorizeStateClaims & { jti: string; exp: number }) | null> {
+  try {
+    const { payload } = await jwtVerify(state, keyring.sessionSigningKey, { audience: AUTHORIZE_STATE_AUDIENCE, algorithms: ['HS256'] });
+    const { app, con, svc, api, ru, jti, exp } = payload as Record<string, unknown>;
+    if (typeof app !== 'string' || typeof con !== 'string' || typeof svc !== 'string' || typeof api !== 'string' || typeof jti !== 'string') return null;
+    return { applicationId: app, consumerId: con, serviceId: svc, unifiedApi: api, redirectUri: typeof ru === 'string' ? ru : undefined, jti, exp: Number(exp) };
+  } catch {
+    return null;
+  }
 }

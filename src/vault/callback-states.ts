@@ -1,10 +1,9 @@
-// Short-lived states an application creates for the OAuth callback (`…/callback-state`), and `…/confirm`.
+// Short-lived states an application creates for the OAuth callback (`…/callback-state`).
 import crypto from 'node:crypto';
 import type { Scope } from './connection-mutation.js';
 import type { VaultContext } from './context.js';
-import { badRequest, notFound } from './errors.js';
+import { badRequest } from './errors.js';
 import { resolveIntegration } from './integrations.js';
-import { loadConnection } from './connection-mutation.js';
 
 const CALLBACK_STATE_TTL_MS = 10 * 60 * 1000;
 
@@ -39,14 +38,4 @@ export async function createCallbackState(ctx: VaultContext, scope: Scope, unifi
     .execute();
   await ctx.db.deleteFrom('callback_states').where('expires_at', '<', now).execute();
   return { state };
-}
-
-/**
- * Second step of the nonce flow. Confirm tokens are only minted by the OAuth callback, so until a callback has minted
- * one for this connection every token is unknown.
- */
-export async function confirmConnection(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, _confirmToken: string) {
-  await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
-  if (!(await loadConnection(ctx, scope, serviceId))) throw notFound('connection', `${unifiedApi}+${serviceId}`);
-  throw badRequest('Invalid or expired confirm_token', { invalid: [{ confirm_token: 'unknown, used or expired' }] });
 }

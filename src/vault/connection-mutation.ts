@@ -19,6 +19,8 @@ import { newId } from './ids.js';
 export interface Scope {
   applicationId: string;
   consumerId: string;
+  /** Set for session callers: the session's redirect_uri. */
+  redirectUri?: string;
 }
 
 export function blankConnection(scope: Scope, def: ConnectorDefinition, unifiedApi: string): ConnectionRecord {
@@ -60,15 +62,36 @@ export interface MutationResult {
 }
 
 /**
- * Applies `change` to the connection (creating it when `create` is set), writes it with compare-and-swap and appends
- * created/updated/disabled/callable events as the transition warrants.
+ * Writes `draft` (inserting it when `before` is null) with compare-and-swap, then appends the events the transition
+ * warrants: created/updated, disabled, callable, plus `extraEvents`.
  */
+export async function writeConnection(
+  ctx: VaultContext,
+  trx: Transaction<Database>,
+  def: ConnectorDefinition,
+  unifiedApi: string,
+  before: ConnectionRecord | null,
+  draft: ConnectionRecord,
+  extraEvents: VaultEventType[] = [],
+): Promise<ConnectionRecord> {
+  const saved = before ? await updateConnection(ctx.keyring, def, draft, trx) : await insertConnection(ctx.keyring, def, draft, trx);
+  const events: VaultEventType[] = [before ? 'vault.connection.updated' : 'vault.connection.created'];
+  if (before?.enabled && !saved.enabled) events.push('vault.connection.disabled');
+  const wasCallable = before ? stateOfRecord(def, before) === 'callable' : false;
+  if (!wasCallable && stateOfRecord(def, saved) === 'callable') events.push('vault.connection.callable');
+  events.push(...extraEvents);
+  const entity = consumerConnectionView(def, saved, unifiedApi);
+  for (const type of events) await appendEvent(trx, saved.applicationId, type, entity);
+  return saved;
+}
+
+/** Applies `change` to the connection (creating it when `create` is set) inside one transaction; see writeConnection. */
 export async function mutateConnection(
   ctx: VaultContext,
   scope: Scope,
   def: ConnectorDefinition,
   unifiedApi: string,
-  options: { create: boolean },
+  options: { create: boolean; extraEvents?: VaultEventType[] },
   change: (rec: ConnectionRecord, trx: Transaction<Database>) => void | Promise<void>,
 ): Promise<MutationResult> {
   return ctx.db.transaction().execute(async (trx) => {
@@ -77,14 +100,8 @@ export async function mutateConnection(
     if (!before && !options.create) throw notFound('connection', `${unifiedApi}+${def.id}`);
     const draft = before ? structuredClone(before) : blankConnection(scope, def, unifiedApi);
     await change(draft, trx);
-    const saved = before ? await updateConnection(ctx.keyring, def, draft, trx) : await insertConnection(ctx.keyring, def, draft, trx);
-    const events: VaultEventType[] = [before ? 'vault.connection.updated' : 'vault.connection.created'];
-    if (before?.enabled && !saved.enabled) events.push('vault.connection.disabled');
-    const wasCallable = before ? stateOfRecord(def, before) === 'callable' : false;
-    if (!wasCallable && stateOfRecord(def, saved) === 'callable') events.push('vault.connection.callable');
-    const entity = consumerConnectionView(def, saved, unifiedApi);
-    for (const type of events) await appendEvent(trx, scope.applicationId, type, entity);
-    return { record: saved, created: !before };
+    const record = await writeConnection(ctx, trx, def, unifiedApi, before, draft, options.extraEvents);
+    return { record, created: !before };
   });
 }
 

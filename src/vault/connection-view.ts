@@ -36,6 +36,8 @@ export interface CustomMappingView {
 export interface ViewExtras {
   consents?: ConsentRecordView[];
   customMappings?: CustomMappingView[];
+  /** A session caller's redirect_uri, carried in the authorize state. */
+  sessionRedirectUri?: string;
 }
 
 export function maskedSettings(def: ConnectorDefinition, settings: Record<string, unknown>): Record<string, unknown> {
@@ -115,7 +117,7 @@ export async function connectionView(
   let authorizeUrl: string | null = null;
   let revokeUrl: string | null = null;
   if (isAuthCode && consumerId) {
-    const stateToken = await signAuthorizeState(keyring, { applicationId, consumerId, serviceId: def.id, unifiedApi });
+    const stateToken = await signAuthorizeState(keyring, { applicationId, consumerId, serviceId: def.id, unifiedApi, redirectUri: extras.sessionRedirectUri });
     const q = `?state=${encodeURIComponent(stateToken)}`;
     authorizeUrl = `${publicUrl}/vault/authorize/${def.id}/${encodeURIComponent(applicationId)}${q}`;
     if (rec?.credentials) revokeUrl = `${publicUrl}/vault/revoke/${def.id}/${encodeURIComponent(applicationId)}${q}`;

@@ -4,12 +4,12 @@ import type { Transaction } from 'kysely';
 import type { Database } from '../store/schema.js';
 import { decodeConnection, insertConnection, type ConnectionRecord, type StoredConfiguration } from './connection-record.js';
 import { blankConnection, emit, loadConnection, mutateConnection, type Scope } from './connection-mutation.js';
-import { missingRequiredSettings, usesTokenGrant } from './connection-state.js';
+import { missingRequiredSettings } from './connection-state.js';
 import { connectionView, stateOfRecord, type ViewExtras } from './connection-view.js';
 import { addConsent, consentStateAfter, listConsents } from './consents.js';
 import type { VaultContext } from './context.js';
 import { listCustomMappings, putCustomMapping } from './custom-mappings.js';
-import { badRequest, conflict, notFound, notImplemented, unprocessable } from './errors.js';
+import { badRequest, conflict, notFound, unprocessable } from './errors.js';
 import { enabledIntegrations, resolveIntegration, checkUnifiedApi, type Integration } from './integrations.js';
 import { checkFieldValue, mergeSettings } from './settings.js';
 
@@ -25,12 +25,12 @@ export interface ConnectionPatch {
 }
 
 async function extrasFor(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, withRecord: boolean): Promise<ViewExtras> {
-  if (!withRecord) return {};
+  if (!withRecord) return { sessionRedirectUri: scope.redirectUri };
   const [consents, customMappings] = await Promise.all([
     listConsents(ctx.db, scope, serviceId),
     listCustomMappings(ctx.db, scope, unifiedApi, serviceId),
   ]);
-  return { consents, customMappings };
+  return { consents, customMappings, sessionRedirectUri: scope.redirectUri };
 }
 
 async function view(ctx: VaultContext, scope: Scope, integration: Integration, unifiedApi: string, rec: ConnectionRecord | null, onlyResource?: string) {
@@ -43,6 +43,7 @@ export async function listConnections(
   applicationId: string,
   consumerId: string | null,
   filter: { api?: string; configured?: boolean },
+  sessionRedirectUri?: string,
 ): Promise<Record<string, unknown>[]> {
   if (filter.api) checkUnifiedApi(filter.api);
   const integrations = await enabledIntegrations(ctx, applicationId);
@@ -63,7 +64,7 @@ export async function listConnections(
     for (const api of integration.def.unified_apis) {
       if (filter.api && api !== filter.api) continue;
       out.push(
-        await connectionView(ctx.keyring, ctx.publicUrl, integration.def, api, applicationId, consumerId, integration.appConnector, rec),
+        await connectionView(ctx.keyring, ctx.publicUrl, integration.def, api, applicationId, consumerId, integration.appConnector, rec, { sessionRedirectUri }),
       );
     }
   }
@@ -225,7 +226,7 @@ export async function migrateConnection(ctx: VaultContext, scope: Scope, unified
   return view(ctx, scope, target, unifiedApi, migrated);
 }
 
-/** Required settings present (non-OAuth), or a token present (OAuth). Live checks come with verification requests. */
+/** Non-OAuth connections: required settings present. (OAuth connections are validated by a forced refresh, in oauth/.) */
 export async function validateConnection(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string) {
   const { def } = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
   const rec = await loadConnection(ctx, scope, serviceId);
@@ -235,16 +236,6 @@ export async function validateConnection(ctx: VaultContext, scope: Scope, unifie
     throw unprocessable(`Connection is missing required settings: ${missing.join(', ')}`);
   }
   return { id: `${unifiedApi}+${serviceId}`, state: stateOfRecord(def, rec) };
-}
-
-export async function requestToken(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string) {
-  const { def } = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
-  if (!usesTokenGrant(def)) {
-    throw badRequest(`${def.name} does not use the client_credentials or password grant; there is no token to request`);
-  }
-  const rec = await loadConnection(ctx, scope, serviceId);
-  if (!rec) throw notFound('connection', `${unifiedApi}+${serviceId}`);
-  throw notImplemented('The client_credentials and password grants are not available in this Coffer version yet');
 }
 
 export async function listConnectionConsents(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string) {

@@ -15,4 +15,10 @@ export interface VaultContext {
   publicUrl: string;
   cache: TenantCache;
   changes: ChangeFeed;
+  oauth: {
+    /** OAuth endpoints over plain http are refused unless this is set. */
+    allowInsecureProviders: boolean;
+    /** Tokens are refreshed when they expire within this margin. */
+    refreshMarginMs: number;
+  };
 }

@@ -20,7 +20,7 @@ export function checkUnifiedApi(unifiedApi: string): void {
 
 export interface Integration {
   def: ConnectorDefinition;
-  appConnector: AppConnectorRow;
+  appConnector: AppConnectorRow & { scopes?: string | null };
 }
 
 async function appConnectors(ctx: VaultContext, applicationId: string): Promise<CachedAppConnector[]> {
@@ -28,7 +28,7 @@ async function appConnectors(ctx: VaultContext, applicationId: string): Promise<
   if (cached) return cached;
   const rows = await ctx.db
     .selectFrom('app_connectors')
-    .select(['service_id', 'enabled', 'client_sealed'])
+    .select(['service_id', 'enabled', 'client_sealed', 'scopes'])
     .where('application_id', '=', applicationId)
     .execute();
   ctx.cache.rememberConnectors(applicationId, rows);

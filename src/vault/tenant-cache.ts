@@ -9,6 +9,7 @@ const MAX_KEYS = 10_000;
 
 export interface CachedAppConnector extends AppConnectorRow {
   service_id: string;
+  scopes: string | null;
 }
 
 export class TenantCache {

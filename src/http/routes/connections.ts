@@ -1,6 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { VaultContext } from '../../vault/context.js';
-import { createCallbackState, confirmConnection } from '../../vault/callback-states.js';
+import { createCallbackState } from '../../vault/callback-states.js';
+import { confirmConnection } from '../../oauth/confirm.js';
+import type { RefreshCoordinator } from '../../oauth/refresh.js';
+import { requestGrantToken, validateOAuthConnection } from '../../oauth/tokens-service.js';
 import {
   deleteConnection,
   getConnection,
@@ -8,7 +11,6 @@ import {
   listConnectionConsents,
   listConnections,
   migrateConnection,
-  requestToken,
   saveConnection,
   updateConnectionConsent,
   validateConnection,
@@ -30,7 +32,7 @@ import {
 const op = (id: string, name: string) => ({ operation: { id, name }, access: 'consumer' as const, sessionAllowed: true });
 const apiKeyOnly = (id: string, name: string) => ({ ...op(id, name), sessionAllowed: false });
 
-export function connectionRoutes(ctx: VaultContext): FastifyPluginAsyncTypebox {
+export function connectionRoutes(ctx: VaultContext, refresher: RefreshCoordinator): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get('/vault/connections', { config: { ...op('connectionsAll', 'Get all connections'), access: 'consumer-optional' } }, async (request, reply) => {
       const query = request.query as Record<string, unknown>;
@@ -41,7 +43,7 @@ export function connectionRoutes(ctx: VaultContext): FastifyPluginAsyncTypebox {
       const data = await listConnections(ctx, request.caller!.applicationId, request.caller!.consumerId, {
         api: query.api as string | undefined,
         configured: query.configured === undefined ? undefined : query.configured === 'true',
-      });
+      }, request.caller!.session?.redirect_uri);
       return ok(reply, data);
     });
 
@@ -76,14 +78,25 @@ export function connectionRoutes(ctx: VaultContext): FastifyPluginAsyncTypebox {
         ok(reply, await migrateConnection(ctx, scopeOf(request), request.params.unified_api, request.params.service_id, request.body.target_service_id)),
     );
 
-    app.post(`${path}/token`, { schema: { params: ConnectionParams, body: EmptyBody }, config: op('connectionsToken', 'Authorize Access Token') }, async (request, reply) =>
-      ok(reply, await requestToken(ctx, scopeOf(request), request.params.unified_api, request.params.service_id)),
-    );
+    app.post(`${path}/token`, { schema: { params: ConnectionParams, body: EmptyBody }, config: op('connectionsToken', 'Authorize Access Token') }, async (request, reply) => {
+      const { unified_api, service_id } = request.params;
+      await requestGrantToken(ctx, scopeOf(request), unified_api, service_id);
+      return ok(reply, await getConnection(ctx, scopeOf(request), unified_api, service_id));
+    });
 
     app.post(
       `${path}/validate`,
       { schema: { params: ConnectionParams, body: EmptyBody }, config: op('validateConnectionState', 'Validate Connection State') },
-      async (request, reply) => ok(reply, await validateConnection(ctx, scopeOf(request), request.params.unified_api, request.params.service_id)),
+      async (request, reply) => {
+        const { unified_api, service_id } = request.params;
+        const oauth = ctx.catalogue.get(service_id)?.auth_type === 'oauth2';
+        return ok(
+          reply,
+          oauth
+            ? await validateOAuthConnection(ctx, refresher, scopeOf(request), unified_api, service_id)
+            : await validateConnection(ctx, scopeOf(request), unified_api, service_id),
+        );
+      },
     );
 
     app.get(`${path}/consent`, { schema: { params: ConnectionParams }, config: op('connectionConsentsAll', 'Get consent records') }, async (request, reply) =>

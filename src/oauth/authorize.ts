@@ -1,0 +1,89 @@
+// GET /vault/authorize/{service_id}/{application_id}: checks, then a 301 to the provider with PKCE.
+import * as oauth from 'oauth4webapi';
+import type { VaultContext } from '../vault/context.js';
+import { loadConnection } from '../vault/connection-mutation.js';
+import { resolveIntegration, type Integration } from '../vault/integrations.js';
+import { VaultError } from '../vault/errors.js';
+import { isBlank } from '../vault/connection-state.js';
+import { oauthClientFor, type OAuthClient } from './client.js';
+import { invalidRequest, OAuthFlowError } from './flow-error.js';
+import { createFlow } from './flows.js';
+import { checkRedirectUri, checkState, useState, type BrowserRequest, type VerifiedState } from './state-checks.js';
+
+export interface AuthorizeRequest extends BrowserRequest {
+  scope?: string;
+  nonce?: string;
+}
+
+export function callbackUrl(ctx: VaultContext): string {
+  return `${ctx.publicUrl}/vault/callback`;
+}
+
+/** Domain errors (unknown connector, no OAuth client, bad settings) become pages with the same status. */
+async function asPage<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof VaultError) throw new OAuthFlowError(error.statusCode, error.typeName, error.message);
+    throw error;
+  }
+}
+
+async function checkIntegration(ctx: VaultContext, claims: VerifiedState): Promise<Integration> {
+  const integration = await asPage(() => resolveIntegration(ctx, claims.applicationId, claims.unifiedApi, claims.serviceId));
+  if (integration.def.oauth?.grant_type !== 'authorization_code') {
+    throw invalidRequest('unsupported_connector', `${integration.def.name} does not use the authorization-code flow`);
+  }
+  return integration;
+}
+
+function checkSettingsRequiredForAuthorization(integration: Integration, settings: Record<string, unknown>): void {
+  const missing = integration.def.settings_required_for_authorization.filter((id) => isBlank(settings[id]));
+  if (missing.length) {
+    throw new OAuthFlowError(422, 'missing_settings', `Fill in ${missing.join(', ')} before authorizing ${integration.def.name}`);
+  }
+}
+
+async function buildAuthorizationUrl(ctx: VaultContext, client: OAuthClient, flowId: string, verifier: string | null, scope: string | undefined): Promise<string> {
+  const url = new URL(client.as.authorization_endpoint!);
+  const scopes = scope ? scope.split(/[\s,]+/).filter(Boolean) : client.scopes;
+  for (const [key, value] of Object.entries(client.settings.authorize_params)) url.searchParams.set(key, value);
+  url.searchParams.set('response_type', 'code');
+  url.searchParams.set('client_id', client.clientId);
+  url.searchParams.set('redirect_uri', callbackUrl(ctx));
+  if (scopes.length) url.searchParams.set('scope', scopes.join(client.settings.scope_separator));
+  url.searchParams.set('state', flowId);
+  if (verifier) {
+    url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(verifier));
+    url.searchParams.set('code_challenge_method', 'S256');
+  }
+  return url.toString();
+}
+
+/** Returns the provider URL to redirect the browser to. */
+export async function startAuthorization(ctx: VaultContext, request: AuthorizeRequest): Promise<string> {
+  const claims = await checkState(ctx, request);
+  const redirectUri = await checkRedirectUri(ctx, request, claims);
+  const integration = await checkIntegration(ctx, claims);
+  const scope = { applicationId: claims.applicationId, consumerId: claims.consumerId };
+  const settings = (await loadConnection(ctx, scope, claims.serviceId))?.settings ?? {};
+  checkSettingsRequiredForAuthorization(integration, settings);
+  const client = await asPage(() => oauthClientFor(ctx, claims.applicationId, integration.def, integration.appConnector, settings));
+  await useState(ctx, claims);
+  const verifier = client.settings.pkce ? oauth.generateRandomCodeVerifier() : null;
+  const flowId = await createFlow(ctx.db, {
+    application_id: claims.applicationId,
+    consumer_id: claims.consumerId,
+    service_id: claims.serviceId,
+    unified_api: claims.unifiedApi,
+    redirect_uri: redirectUri,
+    code_verifier: null,
+    nonce: request.nonce ?? null,
+    scope: request.scope ?? null,
+  });
+  if (verifier) {
+    const sealed = await ctx.keyring.seal({ applicationId: claims.applicationId, ownerId: flowId, field: 'code_verifier' }, verifier);
+    await ctx.db.updateTable('oauth_flows').set({ code_verifier: sealed }).where('id', '=', flowId).execute();
+  }
+  return buildAuthorizationUrl(ctx, client, flowId, verifier, request.scope);
+}

@@ -1,0 +1,131 @@
+// GET /vault/callback: the provider sends the browser back with a code (or an error); exchange, store, redirect.
+import * as oauth from 'oauth4webapi';
+import type { VaultContext } from '../vault/context.js';
+import { blankConnection, loadConnection, writeConnection, type Scope } from '../vault/connection-mutation.js';
+import { upsertConsumer } from '../vault/consumers-store.js';
+import { resolveIntegration } from '../vault/integrations.js';
+import { VaultError } from '../vault/errors.js';
+import { callbackUrl } from './authorize.js';
+import { oauthClientFor } from './client.js';
+import { issueConfirmToken } from './confirm.js';
+import { invalidRequest, OAuthFlowError } from './flow-error.js';
+import { consumeFlow } from './flows.js';
+import { applyTokenResponse } from './tokens.js';
+
+interface PendingFlow {
+  state: string;
+  scope: Scope;
+  serviceId: string;
+  unifiedApi: string;
+  redirectUri: string;
+  codeVerifier: string | null;
+  nonce: string | null;
+}
+
+/** A flow started by authorize, or a state the application made with `…/callback-state` (then without PKCE). */
+async function takeFlow(ctx: VaultContext, state: string): Promise<PendingFlow> {
+  const flow = await consumeFlow(ctx.db, state);
+  if (flow) {
+    const scope = { applicationId: flow.application_id, consumerId: flow.consumer_id };
+    const codeVerifier = flow.code_verifier
+      ? await ctx.keyring.open({ applicationId: flow.application_id, ownerId: flow.id, field: 'code_verifier' }, flow.code_verifier)
+      : null;
+    return { state, scope, serviceId: flow.service_id, unifiedApi: flow.unified_api, redirectUri: flow.redirect_uri, codeVerifier, nonce: flow.nonce };
+  }
+  const now = Date.now();
+  const appState = await ctx.db.selectFrom('callback_states').selectAll().where('state', '=', state).where('expires_at', '>', now).executeTakeFirst();
+  if (appState) {
+    const deleted = await ctx.db.deleteFrom('callback_states').where('state', '=', state).executeTakeFirst();
+    if (Number(deleted.numDeletedRows) === 1) {
+      return {
+        state,
+        scope: { applicationId: appState.application_id, consumerId: appState.consumer_id },
+        serviceId: appState.service_id,
+        unifiedApi: appState.unified_api,
+        redirectUri: appState.redirect_uri,
+        codeVerifier: null,
+        nonce: null,
+      };
+    }
+  }
+  throw invalidRequest('invalid_state', 'This authorization is unknown, expired or already completed; start again from the application');
+}
+
+function withParams(uri: string, params: Record<string, string>): string {
+  const url = new URL(uri);
+  for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
+  return url.toString();
+}
+
+function errorRedirect(flow: PendingFlow, errorType: string, message: string): string {
+  return withParams(flow.redirectUri, {
+    error_type: errorType,
+    error_message: message,
+    origin: 'authorize',
+    service_id: flow.serviceId,
+    application_id: flow.scope.applicationId,
+  });
+}
+
+/** Returns where to send the browser. */
+export async function completeAuthorization(ctx: VaultContext, query: URLSearchParams): Promise<string> {
+  const state = query.get('state');
+  if (!state) throw invalidRequest('missing_state', 'The state parameter is required');
+  const flow = await takeFlow(ctx, state);
+  let integration;
+  try {
+    integration = await resolveIntegration(ctx, flow.scope.applicationId, flow.unifiedApi, flow.serviceId);
+  } catch (error) {
+    if (error instanceof VaultError) return errorRedirect(flow, 'integration_unavailable', error.message);
+    throw error;
+  }
+  const { def } = integration;
+  const existing = await loadConnection(ctx, flow.scope, flow.serviceId);
+  const client = await oauthClientFor(ctx, flow.scope.applicationId, def, integration.appConnector, existing?.settings ?? {});
+
+  let params: URLSearchParams;
+  try {
+    params = oauth.validateAuthResponse(client.as, client.client, query, flow.state);
+  } catch (error) {
+    if (error instanceof oauth.AuthorizationResponseError) {
+      return errorRedirect(flow, error.error, error.error_description ?? `${def.name} did not authorize the connection`);
+    }
+    // iss mismatch and malformed responses: the response is not trusted, so nothing is stored and nobody is redirected.
+    throw invalidRequest('invalid_authorization_response', `The authorization response was rejected: ${(error as Error).message}`);
+  }
+
+  let tokens: oauth.TokenEndpointResponse;
+  try {
+    const response = await oauth.authorizationCodeGrantRequest(
+      client.as,
+      client.client,
+      client.clientAuth,
+      params,
+      callbackUrl(ctx),
+      flow.codeVerifier ?? oauth.nopkce,
+      { ...client.http, additionalParameters: client.settings.token_params },
+    );
+    tokens = await oauth.processAuthorizationCodeResponse(client.as, client.client, response);
+  } catch (error) {
+    const message = error instanceof oauth.ResponseBodyError ? `${error.error}: ${error.error_description ?? ''}`.trim() : (error as Error).message;
+    return errorRedirect(flow, 'token_exchange_failed', `${def.name} refused the authorization code (${message})`);
+  }
+
+  const confirmToken = await ctx.db.transaction().execute(async (trx) => {
+    await upsertConsumer(trx, flow.scope.applicationId, flow.scope.consumerId);
+    // A first authorization reads as Apideck's sequence: created, then updated with the tokens, then callable.
+    let before = await loadConnection(ctx, flow.scope, flow.serviceId, trx);
+    if (!before) before = await writeConnection(ctx, trx, def, flow.unifiedApi, null, blankConnection(flow.scope, def, flow.unifiedApi));
+    const draft = structuredClone(before);
+    applyTokenResponse(def, draft, tokens);
+    draft.confirmed = flow.nonce === null;
+    await writeConnection(ctx, trx, def, flow.unifiedApi, before, draft);
+    return flow.nonce === null ? null : issueConfirmToken(trx, flow.scope, flow.serviceId);
+  });
+  if (confirmToken === null) return flow.redirectUri;
+  const url = new URL(flow.redirectUri);
+  url.hash = new URLSearchParams({ nonce: flow.nonce!, confirm_token: confirmToken, service_id: flow.serviceId }).toString();
+  return url.toString();
+}
+
+export { OAuthFlowError };
