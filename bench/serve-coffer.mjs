@@ -111,6 +111,7 @@ try {
     COFFER_DATA_DIR: dataDir,
     COFFER_MASTER_KEY: crypto.randomBytes(32).toString('base64'),
     LOG_LEVEL: 'silent',
+    COFFER_VERIFY_CREDENTIALS: 'false',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
   });
   runtime = await openRuntime(config);

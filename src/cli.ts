@@ -2,7 +2,8 @@
 // `coffer`: serve, migrate, app, key, connector. Thin: parses arguments and calls vault/.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
-import { ConnectorDefinitionError, loadConnectorDir } from './connectors/loader.js';
+import { ConnectorDefinitionError, loadCatalogue, loadConnectorDir } from './connectors/loader.js';
+import type { ConnectorDefinition } from './connectors/types.js';
 import { createLogger, openRuntime, type Runtime } from './runtime.js';
 import {
   countApplications,
@@ -26,7 +27,8 @@ const USAGE = `Usage: coffer <command> [options]
   app set --app ID --redirect-uris "https://a,https://b"
   key create|list --app ID
   key revoke KEY_ID --app ID
-  connector list --app ID
+  connector list [--app ID]                the catalogue, or what an application enabled
+  connector show SERVICE_ID                one connector's definition
   connector enable|disable SERVICE_ID --app ID [--client-id X --client-secret Y --scopes "a b"]
   connector check DIR                      validate connector files without starting
 
@@ -158,6 +160,20 @@ async function connector(sub: string | undefined, positionals: string[], values:
     print(json, { valid: true, connectors: defs.map((d) => d.id) }, `${defs.length} connector file(s) valid: ${defs.map((d) => d.id).join(', ')}`);
     return;
   }
+  if ((sub === 'list' && !values.app) || sub === 'show') {
+    // The catalogue itself: no storage needed.
+    const catalogue = loadCatalogue({ userDir: loadConfig().connectorsDir ?? undefined });
+    if (sub === 'show') {
+      const def = catalogue.get(positionals[0] ?? '');
+      if (!def) throw new UsageError(`no connector "${positionals[0] ?? ''}" in the catalogue (see coffer connector list)`);
+      const { source, ...definition } = def;
+      print(json, definition, describeConnector(def));
+      return;
+    }
+    const rows = catalogue.all().map((d) => ({ id: d.id, name: d.name, unified_apis: d.unified_apis, auth_type: d.auth_type, oauth_grant_type: d.oauth?.grant_type ?? null }));
+    print(json, rows, rows.map((r) => `${r.id.padEnd(32)} ${r.auth_type.padEnd(7)} ${(r.oauth_grant_type ?? '').padEnd(19)} ${r.unified_apis.join(', ')}`).join('\n'));
+    return;
+  }
   const appId = need(values.app, '--app');
   if (sub === 'list') {
     const list = await withRuntime((rt) => listAppConnectors(rt.ctx, appId));
@@ -182,6 +198,20 @@ async function connector(sub: string | undefined, positionals: string[], values:
     return;
   }
   throw new UsageError('connector takes list, enable, disable or check');
+}
+
+function describeConnector(def: ConnectorDefinition): string {
+  const lines = [
+    `${def.name} (${def.id}) — ${def.tag_line || def.website}`,
+    `  unified APIs: ${def.unified_apis.join(', ')}`,
+    `  auth:         ${def.auth_type}${def.oauth ? ` (${def.oauth.grant_type})` : ''}`,
+  ];
+  if (def.oauth?.authorization_url) lines.push(`  authorize:    ${def.oauth.authorization_url}`);
+  if (def.oauth) lines.push(`  token:        ${def.oauth.token_url}`, `  scopes:       ${def.oauth.scopes.join(def.oauth.scope_separator) || '(none)'}`);
+  if (def.proxy) lines.push(`  API base URL: ${def.proxy.base_url} (${def.proxy.auth.type})`);
+  for (const f of def.form_fields) lines.push(`  setting ${f.id}: ${f.label} [${f.type}${f.required ? ', required' : ''}${f.sensitive ? ', sensitive' : ''}]`);
+  lines.push(`  defined in:   ${def.source}`);
+  return lines.join('\n');
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -20,8 +20,12 @@ export interface Config {
   refreshIntervalSeconds: number;
   /** Refresh tokens unused this long are exercised so providers with idle expiry do not drop them. */
   refreshStaleDays: number;
-  /** Allow OAuth endpoints over plain http (development and tests against a local provider). */
+  /** Allow OAuth endpoints and provider APIs over plain http (development and tests against a local provider). */
   allowInsecureProviders: boolean;
+  /** Allow calls carrying credentials to loopback and private addresses (tests, on-premise providers). */
+  allowPrivateUpstreams: boolean;
+  /** Check saved API-key/basic credentials with the connector's verification request. */
+  verifyCredentials: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -43,6 +47,13 @@ function parseHttpUrl(raw: string, name: string): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
   return raw.replace(/\/+$/, '');
+}
+
+function flag(raw: string | undefined, name: string): boolean {
+  const value = raw?.trim().toLowerCase();
+  if (!value) return false;
+  if (!['true', 'false', '1', '0'].includes(value)) throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+  return value === 'true' || value === '1';
 }
 
 function nonNegativeInteger(raw: string | undefined, name: string, fallback: number): number {
@@ -75,10 +86,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { po
   }
   const refreshIntervalSeconds = nonNegativeInteger(env.COFFER_REFRESH_INTERVAL_SECONDS, 'COFFER_REFRESH_INTERVAL_SECONDS', 60);
   const refreshStaleDays = nonNegativeInteger(env.COFFER_REFRESH_STALE_DAYS, 'COFFER_REFRESH_STALE_DAYS', 30);
-  const insecureRaw = env.COFFER_ALLOW_INSECURE_PROVIDERS?.trim().toLowerCase();
-  if (insecureRaw && !['true', 'false', '1', '0'].includes(insecureRaw)) {
-    throw new ConfigError(`COFFER_ALLOW_INSECURE_PROVIDERS must be true or false, got "${env.COFFER_ALLOW_INSECURE_PROVIDERS}"`);
-  }
+  const allowInsecureProviders = flag(env.COFFER_ALLOW_INSECURE_PROVIDERS, 'COFFER_ALLOW_INSECURE_PROVIDERS');
+  const allowPrivateUpstreams = flag(env.COFFER_ALLOW_PRIVATE_UPSTREAMS, 'COFFER_ALLOW_PRIVATE_UPSTREAMS');
   return {
     port,
     host: env.HOST?.trim() || '0.0.0.0',
@@ -93,6 +102,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { po
     refreshMarginSeconds,
     refreshIntervalSeconds,
     refreshStaleDays,
-    allowInsecureProviders: insecureRaw === 'true' || insecureRaw === '1',
+    allowInsecureProviders,
+    allowPrivateUpstreams,
+    verifyCredentials: env.COFFER_VERIFY_CREDENTIALS === undefined ? true : flag(env.COFFER_VERIFY_CREDENTIALS, 'COFFER_VERIFY_CREDENTIALS'),
   };
 }

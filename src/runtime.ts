@@ -7,6 +7,7 @@ import { loadMasterKey, type LoadedMasterKey } from './crypto/master-key.js';
 import { migrate, openStore, type Store } from './store/database.js';
 import type { VaultContext } from './vault/context.js';
 import { TenantCache } from './vault/tenant-cache.js';
+import { verifyCredentials } from './proxy/verify.js';
 
 export interface Runtime {
   config: Config;
@@ -53,6 +54,9 @@ export async function openRuntime(config: Config): Promise<Runtime> {
     cache: new TenantCache(store.changes),
     changes: store.changes,
     oauth: { allowInsecureProviders: config.allowInsecureProviders, refreshMarginMs: config.refreshMarginSeconds * 1000 },
+    upstream: { allowPrivateNetworks: config.allowPrivateUpstreams, allowInsecure: config.allowInsecureProviders },
+    verifier: null,
   };
+  if (config.verifyCredentials) ctx.verifier = (def, settings, accessToken) => verifyCredentials(ctx, def, settings, accessToken);
   return { config, store, ctx, masterKey, close: () => store.close() };
 }

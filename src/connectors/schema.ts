@@ -141,7 +141,15 @@ export const ProxyInjectionSchema = Type.Union([
   Type.Object({ type: Type.Literal('none') }, Strict),
 ]);
 
-export const ProxySettingsSchema = Type.Object({ base_url: NonEmpty, auth: ProxyInjectionSchema }, Strict);
+export const ProxySettingsSchema = Type.Object(
+  {
+    base_url: NonEmpty,
+    auth: ProxyInjectionSchema,
+    /** Further headers every call carries (API version, account headers); values are templates like `auth`. */
+    headers: Type.Optional(Type.Record(Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" }), NonEmpty)),
+  },
+  Strict,
+);
 
 export const VerificationRequestSchema = Type.Object(
   {
@@ -170,6 +178,25 @@ export const CustomFieldDefinitionSchema = Type.Object(
 
 const JsonObject = Type.Record(Type.String(), Type.Unknown());
 
+/** Live custom-field discovery: one request with the consumer's credentials, then JSONPaths into the answer. */
+export const CustomFieldDiscoverySchema = Type.Object(
+  {
+    /** Default GET. */
+    method: Type.Optional(StringEnum(['GET', 'POST'])),
+    /** Relative to proxy.base_url. */
+    path: Type.String({ pattern: '^/' }),
+    /** JSONPath to the list of field descriptions in the response, e.g. `$.fields[?(@.custom)]`. */
+    items: Type.String({ pattern: '^\\$' }),
+    /** JSONPaths inside one item. */
+    id: Type.String({ pattern: '^\\$' }),
+    name: Type.Optional(Type.String({ pattern: '^\\$' })),
+    description: Type.Optional(Type.String({ pattern: '^\\$' })),
+    /** The finder returned for a field; `{id}` is replaced by the field id. E.g. `$.{id}`. */
+    finder: Type.String({ pattern: '^\\$' }),
+  },
+  Strict,
+);
+
 export const ResourceDefinitionSchema = Type.Object(
   {
     name: Type.Optional(NonEmpty),
@@ -179,6 +206,7 @@ export const ResourceDefinitionSchema = Type.Object(
     example: Type.Optional(JsonObject),
     settings: Type.Optional(Type.Array(FormFieldSchema)),
     custom_fields: Type.Optional(Type.Array(CustomFieldDefinitionSchema)),
+    custom_fields_discovery: Type.Optional(CustomFieldDiscoverySchema),
   },
   Strict,
 );
@@ -529,6 +557,7 @@ export function checkRules(file: ConnectorFile): Problem | undefined {
     for (const key of ['value', 'username', 'password'] as const) {
       if (key in auth) templates.push([`auth.${key}`, (auth as Record<string, string>)[key]]);
     }
+    for (const [name, value] of Object.entries(file.proxy.headers ?? {})) templates.push([`headers.${name}`, value]);
     for (const [where, template] of templates) {
       const path: PathSegment[] = ['proxy', ...where.split('.')];
       const syntax = templateSyntaxProblem(template);
@@ -578,8 +607,9 @@ function oauthDefaults(oauth: NonNullable<ConnectorFile['oauth']>): OAuthSetting
 }
 
 function resourceDefaults(resource: NonNullable<ConnectorFile['resources']>[string]): ResourceDefinition {
-  const { custom_fields, ...rest } = resource;
+  const { custom_fields, custom_fields_discovery, ...rest } = resource;
   const out: ResourceDefinition = { ...rest };
+  if (custom_fields_discovery) out.custom_fields_discovery = { method: custom_fields_discovery.method ?? 'GET', ...custom_fields_discovery };
   if (custom_fields) {
     out.custom_fields = custom_fields.map((f) => ({
       id: f.id,

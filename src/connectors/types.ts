@@ -69,6 +69,8 @@ export interface ProxySettings {
   base_url: string;
   /** Values are templates: `{access_token}`, `{api_key}`, any setting id. */
   auth: ProxyInjection;
+  /** Further headers every call carries; values are templates. */
+  headers?: Record<string, string>;
 }
 
 export interface VerificationRequest {
@@ -97,6 +99,17 @@ export interface ResourceDefinition {
   /** Resource settings with defaults, served by `…/{resource}/config`. */
   settings?: FormField[];
   custom_fields?: CustomFieldDefinition[];
+  custom_fields_discovery?: CustomFieldDiscovery;
+}
+
+export interface CustomFieldDiscovery {
+  method: 'GET' | 'POST';
+  path: string;
+  items: string;
+  id: string;
+  name?: string;
+  description?: string;
+  finder: string;
 }
 
 export interface ConnectorDefinition {

@@ -109,7 +109,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(consumerRoutes(ctx, logs));
   await app.register(connectionRoutes(ctx, options.refresher));
   await app.register(oauthRoutes(ctx, options.refresher));
-  await app.register(resourceRoutes(ctx));
+  await app.register(resourceRoutes(ctx, options.refresher));
   await app.register(customMappingRoutes(ctx));
   await app.register(sessionAndLogRoutes(ctx, logs));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -4,7 +4,7 @@ import type { VaultContext } from '../vault/context.js';
 import { loadConnection } from '../vault/connection-mutation.js';
 import { resolveIntegration, type Integration } from '../vault/integrations.js';
 import { VaultError } from '../vault/errors.js';
-import { isBlank } from '../vault/connection-state.js';
+import { isBlank, withDefaults } from '../vault/connection-state.js';
 import { oauthClientFor, type OAuthClient } from './client.js';
 import { invalidRequest, OAuthFlowError } from './flow-error.js';
 import { createFlow } from './flows.js';
@@ -38,7 +38,8 @@ async function checkIntegration(ctx: VaultContext, claims: VerifiedState): Promi
 }
 
 function checkSettingsRequiredForAuthorization(integration: Integration, settings: Record<string, unknown>): void {
-  const missing = integration.def.settings_required_for_authorization.filter((id) => isBlank(settings[id]));
+  const effective = withDefaults(integration.def, settings);
+  const missing = integration.def.settings_required_for_authorization.filter((id) => isBlank(effective[id]));
   if (missing.length) {
     throw new OAuthFlowError(422, 'missing_settings', `Fill in ${missing.join(', ')} before authorizing ${integration.def.name}`);
   }

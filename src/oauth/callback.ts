@@ -81,7 +81,13 @@ export async function completeAuthorization(ctx: VaultContext, query: URLSearchP
   }
   const { def } = integration;
   const existing = await loadConnection(ctx, flow.scope, flow.serviceId);
-  const client = await oauthClientFor(ctx, flow.scope.applicationId, def, integration.appConnector, existing?.settings ?? {});
+  let client;
+  try {
+    client = await oauthClientFor(ctx, flow.scope.applicationId, def, integration.appConnector, existing?.settings ?? {});
+  } catch (error) {
+    if (error instanceof VaultError) return errorRedirect(flow, 'integration_unavailable', error.message);
+    throw error;
+  }
 
   let params: URLSearchParams;
   try {
@@ -103,7 +109,7 @@ export async function completeAuthorization(ctx: VaultContext, query: URLSearchP
       params,
       callbackUrl(ctx),
       flow.codeVerifier ?? oauth.nopkce,
-      { ...client.http, additionalParameters: client.settings.token_params },
+      { ...client.http(), additionalParameters: client.settings.token_params },
     );
     tokens = await oauth.processAuthorizationCodeResponse(client.as, client.client, response);
   } catch (error) {

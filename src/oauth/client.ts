@@ -5,6 +5,7 @@ import type { VaultContext } from '../vault/context.js';
 import { unprocessable, VaultError } from '../vault/errors.js';
 import type { AppConnectorRow } from '../vault/connection-view.js';
 import { fillUrlTemplate } from './template.js';
+import { withDefaults } from '../vault/connection-state.js';
 
 export interface OAuthClient {
   settings: OAuthSettings;
@@ -12,8 +13,8 @@ export interface OAuthClient {
   client: oauth.Client;
   clientAuth: oauth.ClientAuth;
   clientId: string;
-  /** Options for every oauth4webapi request (plain-http providers allowed only when configured). */
-  http: { [oauth.allowInsecureRequests]?: boolean; signal?: AbortSignal };
+  /** Options for one oauth4webapi request: its own timeout; plain-http providers only when configured. */
+  http(): { [oauth.allowInsecureRequests]?: boolean; signal: AbortSignal };
   scopes: string[];
 }
 
@@ -56,6 +57,7 @@ export async function oauthClientFor(
   settings: Record<string, unknown>,
 ): Promise<OAuthClient> {
   const s = oauthSettings(def);
+  settings = withDefaults(def, settings);
   const { clientId, clientSecret } = await clientCredentials(ctx, applicationId, def, appConnector, settings);
   const authorizationEndpoint = s.authorization_url ? fillUrlTemplate(s.authorization_url, settings, 'authorization') : undefined;
   const tokenEndpoint = fillUrlTemplate(s.token_url, settings, 'the token request');
@@ -77,7 +79,7 @@ export async function oauthClientFor(
     client: { client_id: clientId },
     clientAuth,
     clientId,
-    http: { ...(ctx.oauth.allowInsecureProviders ? { [oauth.allowInsecureRequests]: true } : {}), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) },
+    http: () => ({ ...(ctx.oauth.allowInsecureProviders ? { [oauth.allowInsecureRequests]: true } : {}), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }),
     scopes: appScopes ?? s.scopes,
   };
 }

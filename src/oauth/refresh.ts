@@ -37,7 +37,7 @@ function stillNeeded(ctx: VaultContext, current: ConnectionRecord, reason: Refre
 /** Asks the provider for a new token: refresh_token grant, or the original grant again where there is no refresh token. */
 async function requestNewToken(ctx: VaultContext, integration: Integration, rec: ConnectionRecord): Promise<oauth.TokenEndpointResponse> {
   const client = await oauthClientFor(ctx, rec.applicationId, integration.def, integration.appConnector, rec.settings);
-  const options = { ...client.http, additionalParameters: client.settings.token_params };
+  const options = { ...client.http(), additionalParameters: client.settings.token_params };
   const refreshToken = rec.credentials?.refresh_token;
   if (refreshToken) {
     const response = await oauth.refreshTokenGrantRequest(client.as, client.client, client.clientAuth, refreshToken, options);
@@ -60,12 +60,18 @@ async function requestNewToken(ctx: VaultContext, integration: Integration, rec:
   });
 }
 
+function covers(ran: RefreshReason, wanted: RefreshReason, result: ConnectionRecord): boolean {
+  if (wanted.force && !ran.force) return false;
+  if (wanted.rejectedAccessToken !== undefined) return result.credentials?.access_token !== wanted.rejectedAccessToken;
+  return true;
+}
+
 function isRejection(error: unknown): error is oauth.ResponseBodyError {
   return error instanceof oauth.ResponseBodyError && (error.error === 'invalid_grant' || error.error === 'invalid_client' || error.error === 'unauthorized_client');
 }
 
 export class RefreshCoordinator {
-  private readonly inFlight = new Map<string, Promise<ConnectionRecord>>();
+  private readonly inFlight = new Map<string, { reason: RefreshReason; promise: Promise<ConnectionRecord> }>();
   /** Provider calls made by this process (for logs and tests). */
   refreshes = 0;
 
@@ -75,10 +81,14 @@ export class RefreshCoordinator {
   refresh(scope: Scope, integration: Integration, unifiedApi: string, reason: RefreshReason = {}): Promise<ConnectionRecord> {
     const key = `${scope.applicationId}\u0000${scope.consumerId}\u0000${integration.def.id}`;
     const running = this.inFlight.get(key);
-    if (running) return running;
-    const flight = this.run(scope, integration, unifiedApi, reason).finally(() => this.inFlight.delete(key));
-    this.inFlight.set(key, flight);
-    return flight;
+    // Joining a flight started for a weaker reason (a background pass that finds nothing to do) must not hand a
+    // caller back the very token the provider just refused, nor let a forced check pass without a refresh.
+    if (running) {
+      return running.promise.then((rec) => (covers(running.reason, reason, rec) ? rec : this.refresh(scope, integration, unifiedApi, reason)));
+    }
+    const promise = this.run(scope, integration, unifiedApi, reason).finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, { reason, promise });
+    return promise;
   }
 
   private async run(scope: Scope, integration: Integration, unifiedApi: string, reason: RefreshReason): Promise<ConnectionRecord> {
@@ -125,7 +135,8 @@ export class RefreshCoordinator {
       applyTokenResponse(def, draft, await requestNewToken(ctx, integration, current));
       if (current.lastRefreshFailedAt !== null) events.push('vault.connection.token_refresh.recovered');
     } catch (error) {
-      if (error instanceof RefreshFailedError) throw error;
+      // Configuration problems (no OAuth client, missing settings, no refresh token) are not provider failures.
+      if (error instanceof VaultError) throw error;
       const now = Date.now();
       draft.lastRefreshFailedAt = now;
       if (isRejection(error)) {

@@ -30,7 +30,7 @@ export async function revokeAuthorization(ctx: VaultContext, request: BrowserReq
     try {
       const client = await oauthClientFor(ctx, scope.applicationId, def, integration.appConnector, rec.settings);
       for (const token of tokens) {
-        const response = await oauth.revocationRequest(client.as, client.client, client.clientAuth, token, client.http);
+        const response = await oauth.revocationRequest(client.as, client.client, client.clientAuth, token, client.http());
         await oauth.processRevocationResponse(response);
       }
     } catch (error) {

@@ -30,11 +30,16 @@ function checkUsable(def: Integration['def'], rec: ConnectionRecord): void {
   }
 }
 
+/** The connection with a token that is usable now: refreshed first when it is about to expire. */
+export async function withUsableToken(ctx: VaultContext, refresher: RefreshCoordinator, scope: Scope, integration: Integration, unifiedApi: string, rec: ConnectionRecord) {
+  checkUsable(integration.def, rec);
+  return needsRefresh(rec, ctx.oauth.refreshMarginMs) ? refresher.refresh(scope, integration, unifiedApi) : rec;
+}
+
 /** `GET …/credentials` (Coffer extension): a usable access token, refreshed first when it is about to expire. */
 export async function freshCredentials(ctx: VaultContext, refresher: RefreshCoordinator, scope: Scope, unifiedApi: string, serviceId: string) {
   const { integration, rec } = await oauthConnection(ctx, scope, unifiedApi, serviceId);
-  checkUsable(integration.def, rec);
-  const fresh = needsRefresh(rec, ctx.oauth.refreshMarginMs) ? await refresher.refresh(scope, integration, unifiedApi) : rec;
+  const fresh = await withUsableToken(ctx, refresher, scope, integration, unifiedApi, rec);
   const expiresAt = fresh.tokenExpiresAt;
   return {
     access_token: fresh.credentials!.access_token,
@@ -66,7 +71,7 @@ export async function requestGrantToken(ctx: VaultContext, scope: Scope, unified
   const grant = def.oauth!.grant_type;
   if (grant === 'authorization_code') throw badRequest(`${def.name} uses the authorization-code flow; send the user to authorize_url instead`);
   const client = await oauthClientFor(ctx, scope.applicationId, def, integration.appConnector, rec.settings);
-  const options = { ...client.http, additionalParameters: client.settings.token_params };
+  const options = { ...client.http(), additionalParameters: client.settings.token_params };
   const scopeText = client.scopes.join(client.settings.scope_separator);
   let tokens: oauth.TokenEndpointResponse;
   try {
@@ -83,12 +88,13 @@ export async function requestGrantToken(ctx: VaultContext, scope: Scope, unified
   } catch (error) {
     if (error instanceof VaultError) throw error;
     const message = providerMessage(error);
-    if (error instanceof oauth.ResponseBodyError) {
-      await mutateConnection(ctx, scope, def, unifiedApi, { create: false }, (draft) => {
-        draft.authStatus = 'invalid';
-        draft.authError = message;
-      });
+    if (!(error instanceof oauth.ResponseBodyError)) {
+      throw new VaultError(502, 'ConnectorExecutionError', `Could not reach ${def.name}'s token endpoint`, message);
     }
+    await mutateConnection(ctx, scope, def, unifiedApi, { create: false }, (draft) => {
+      draft.authStatus = 'invalid';
+      draft.authError = message;
+    });
     throw new VaultError(400, 'ConnectorExecutionError', `${def.name} refused the ${grant} grant`, message);
   }
   await mutateConnection(ctx, scope, def, unifiedApi, { create: false }, (draft) => applyTokenResponse(def, draft, tokens));

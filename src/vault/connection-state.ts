@@ -20,8 +20,17 @@ export function isBlank(value: unknown): boolean {
   return value === undefined || value === null || value === '' || (Array.isArray(value) && value.length === 0);
 }
 
+/** The settings as the connector reads them: a field's `default_value` stands in until the consumer saves one. */
+export function withDefaults(def: ConnectorDefinition, settings: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of def.form_fields) if (!isBlank(f.default_value)) out[f.id] = f.default_value;
+  for (const [key, value] of Object.entries(settings)) if (!isBlank(value)) out[key] = value;
+  return out;
+}
+
 export function missingRequiredSettings(def: ConnectorDefinition, settings: Record<string, unknown>): string[] {
-  return def.form_fields.filter((f) => f.required && !f.deprecated && isBlank(settings[f.id])).map((f) => f.id);
+  const effective = withDefaults(def, settings);
+  return def.form_fields.filter((f) => f.required && !f.deprecated && isBlank(effective[f.id])).map((f) => f.id);
 }
 
 /** OAuth connectors that exchange stored settings for a token rather than sending the user to the provider. */

@@ -117,10 +117,11 @@ export async function connectionView(
   let authorizeUrl: string | null = null;
   let revokeUrl: string | null = null;
   if (isAuthCode && consumerId) {
-    const stateToken = await signAuthorizeState(keyring, { applicationId, consumerId, serviceId: def.id, unifiedApi, redirectUri: extras.sessionRedirectUri });
-    const q = `?state=${encodeURIComponent(stateToken)}`;
-    authorizeUrl = `${publicUrl}/vault/authorize/${def.id}/${encodeURIComponent(applicationId)}${q}`;
-    if (rec?.credentials) revokeUrl = `${publicUrl}/vault/revoke/${def.id}/${encodeURIComponent(applicationId)}${q}`;
+    // Each URL gets its own single-use state, so following one does not spend the other.
+    const state = async () =>
+      `?state=${encodeURIComponent(await signAuthorizeState(keyring, { applicationId, consumerId, serviceId: def.id, unifiedApi, redirectUri: extras.sessionRedirectUri }))}`;
+    authorizeUrl = `${publicUrl}/vault/authorize/${def.id}/${encodeURIComponent(applicationId)}${await state()}`;
+    if (rec?.credentials) revokeUrl = `${publicUrl}/vault/revoke/${def.id}/${encodeURIComponent(applicationId)}${await state()}`;
   }
   const consents = extras.consents ?? [];
   const resources = Object.entries(def.resources);

@@ -7,9 +7,9 @@ import { blankConnection, emit, loadConnection, mutateConnection, type Scope } f
 import { missingRequiredSettings } from './connection-state.js';
 import { connectionView, stateOfRecord, type ViewExtras } from './connection-view.js';
 import { addConsent, consentStateAfter, listConsents } from './consents.js';
-import type { VaultContext } from './context.js';
+import type { CredentialCheck, VaultContext } from './context.js';
 import { listCustomMappings, putCustomMapping } from './custom-mappings.js';
-import { badRequest, conflict, notFound, unprocessable } from './errors.js';
+import { badRequest, conflict, credentialsRejected, notFound, unprocessable, VaultError } from './errors.js';
 import { enabledIntegrations, resolveIntegration, checkUnifiedApi, type Integration } from './integrations.js';
 import { checkFieldValue, mergeSettings } from './settings.js';
 
@@ -133,14 +133,43 @@ async function applyPatch(ctx: VaultContext, scope: Scope, def: ConnectorDefinit
   }
 }
 
+const VERIFIED_AUTH_TYPES = new Set(['apiKey', 'basic', 'custom']);
+
+/**
+ * When a write completes the credentials of an API-key/basic/custom connection, asks the provider (outside any
+ * transaction) whether it accepts them. A provider that cannot be reached leaves the state as it was.
+ */
+async function checkNewCredentials(ctx: VaultContext, scope: Scope, def: ConnectorDefinition, patch: ConnectionPatch): Promise<CredentialCheck | null> {
+  if (!ctx.verifier || !def.verification || !VERIFIED_AUTH_TYPES.has(def.auth_type) || patch.settings === undefined) return null;
+  const current = await loadConnection(ctx, scope, def.id);
+  const candidate = patch.settings === null ? {} : mergeSettings(def, current?.settings ?? {}, patch.settings);
+  if (missingRequiredSettings(def, candidate).length) return null;
+  try {
+    return await ctx.verifier(def, candidate, null);
+  } catch (error) {
+    if (error instanceof VaultError && error.statusCode === 502) return null;
+    throw error;
+  }
+}
+
+function applyCheck(rec: ConnectionRecord, check: CredentialCheck | null): void {
+  if (!check) return;
+  rec.authStatus = check.accepted ? 'ok' : 'invalid';
+  rec.authError = check.accepted ? null : check.message;
+}
+
 /** POST (create) and PATCH (update) both create the connection when it does not exist yet, as Apideck does. */
 export async function saveConnection(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, patch: ConnectionPatch) {
   const integration = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
   const { def } = integration;
-  const { record } = await mutateConnection(ctx, scope, def, unifiedApi, { create: true }, (rec, trx) =>
-    applyPatch(ctx, scope, def, unifiedApi, rec, patch, trx),
-  );
-  return view(ctx, scope, integration, unifiedApi, record);
+  const check = await checkNewCredentials(ctx, scope, def, patch);
+  await mutateConnection(ctx, scope, def, unifiedApi, { create: true }, async (rec, trx) => {
+    await applyPatch(ctx, scope, def, unifiedApi, rec, patch, trx);
+    applyCheck(rec, check);
+  });
+  // The refusal is recorded (state `invalid`) and reported with the provider's own message.
+  if (check && !check.accepted) throw credentialsRejected(def.name, check.status, check.message);
+  return view(ctx, scope, integration, unifiedApi, await loadConnection(ctx, scope, serviceId));
 }
 
 /** Deletes credentials, settings, consents and mappings; emits `vault.connection.deleted`. */
@@ -226,7 +255,7 @@ export async function migrateConnection(ctx: VaultContext, scope: Scope, unified
   return view(ctx, scope, target, unifiedApi, migrated);
 }
 
-/** Non-OAuth connections: required settings present. (OAuth connections are validated by a forced refresh, in oauth/.) */
+/** Non-OAuth connections: required settings present, then the connector's verification request when it has one. */
 export async function validateConnection(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string) {
   const { def } = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
   const rec = await loadConnection(ctx, scope, serviceId);
@@ -235,7 +264,11 @@ export async function validateConnection(ctx: VaultContext, scope: Scope, unifie
   if (def.auth_type !== 'oauth2' && def.auth_type !== 'none' && missing.length) {
     throw unprocessable(`Connection is missing required settings: ${missing.join(', ')}`);
   }
-  return { id: `${unifiedApi}+${serviceId}`, state: stateOfRecord(def, rec) };
+  const check = ctx.verifier && VERIFIED_AUTH_TYPES.has(def.auth_type) ? await ctx.verifier(def, rec.settings, null) : null;
+  if (!check) return { id: `${unifiedApi}+${serviceId}`, state: stateOfRecord(def, rec) };
+  const { record } = await mutateConnection(ctx, scope, def, unifiedApi, { create: false }, (draft) => applyCheck(draft, check));
+  if (!check.accepted) throw credentialsRejected(def.name, check.status, check.message);
+  return { id: `${unifiedApi}+${serviceId}`, state: stateOfRecord(def, record) };
 }
 
 export async function listConnectionConsents(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string) {

@@ -1,10 +1,17 @@
 import type { Kysely } from 'kysely';
 import type { Catalogue } from '../connectors/loader.js';
+import type { ConnectorDefinition } from '../connectors/types.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Dialect } from '../store/database.js';
 import type { Database } from '../store/schema.js';
 import type { ChangeFeed } from '../store/change-feed.js';
 import type { TenantCache } from './tenant-cache.js';
+
+/** Outcome of a connector's verification request with a consumer's credentials. */
+export type CredentialCheck = { accepted: true } | { accepted: false; status: number; message: string };
+
+/** Asks the provider whether it accepts these credentials; null when the connector has no verification request. */
+export type CredentialVerifier = (def: ConnectorDefinition, settings: Record<string, unknown>, accessToken: string | null) => Promise<CredentialCheck | null>;
 
 /** Everything the domain needs; built once at start-up and passed down. */
 export interface VaultContext {
@@ -21,4 +28,8 @@ export interface VaultContext {
     /** Tokens are refreshed when they expire within this margin. */
     refreshMarginMs: number;
   };
+  /** Set when saved credentials are checked against the provider (COFFER_VERIFY_CREDENTIALS). */
+  verifier: CredentialVerifier | null;
+  /** Where calls carrying a consumer's credentials may go. */
+  upstream: { allowPrivateNetworks: boolean; allowInsecure: boolean };
 }

@@ -26,3 +26,7 @@ export const unauthorized = (detail: string) => new VaultError(401, 'Unauthorize
 export const forbidden = (detail: string) => new VaultError(403, 'ForbiddenError', 'Forbidden', detail);
 
 export const notImplemented = (message: string) => new VaultError(501, 'NotImplementedError', message, message);
+
+/** The provider refused the consumer's credentials; `detail` carries its own message. */
+export const credentialsRejected = (connector: string, status: number, providerMessage: string) =>
+  new VaultError(422, 'InvalidCredentialsError', `${connector} rejected the credentials (HTTP ${status})`, providerMessage);

@@ -2,12 +2,21 @@
 // This SDK returns the snake_case JSON envelope (through its generated FromJSON mappers, which rename
 // `configuration` to `_configuration` and drop keys whose value is null, so a JSON null reads as undefined), always sends `x-apideck-service-id` (empty when unset) and
 // `x-apideck-consumer-id` (also on the consumer endpoints), and throws the fetch Response on any non-2xx.
+// OAuth token grants and refreshes go to a real OAuth server on 127.0.0.1 (test/support/oidc.ts), never to a vendor.
+import fs from 'node:fs';
 import { Apideck } from '@apideck/node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { setConnectorEnabled, setRedirectUris } from '../../src/vault/applications.js';
 import { backends, startCoffer, type TestCoffer } from '../support/coffer.js';
+import { followRedirects, startProvider, tempDir, type TestProvider } from '../support/oidc.js';
 
 const CONSUMER = 'sdk-consumer';
 const MASK = '********';
+/** client_credentials against the test provider; the consumer brings the OAuth client as settings. */
+const CC_SERVICE = 'test-cc';
+/** authorization_code against the test provider, with the application's OAuth client. */
+const CODE_SERVICE = 'test-oidc';
+const APP_REDIRECT = 'https://app.example/oauth/done';
 
 /** Awaits an SDK call that must fail; the SDK throws the fetch Response. */
 async function failure(call: Promise<unknown>): Promise<{ status: number; body: any }> {
@@ -31,16 +40,38 @@ function decodeJwtPayload(token: string): Record<string, any> {
 
 describe.each(backends)('@apideck/node 3.8.0 against Coffer (%s)', (backend) => {
   let coffer: TestCoffer;
+  let provider: TestProvider;
+  let connectorsDir: string;
   let apideck: Apideck;
   /** Same application, no consumer configured (the SDK then sends an empty x-apideck-consumer-id). */
   let noConsumer: Apideck;
 
   beforeAll(async () => {
-    coffer = await startCoffer(backend);
+    provider = await startProvider();
+    connectorsDir = tempDir('coffer-node-sdk-connectors-');
+    provider.writeConnector(connectorsDir, { id: CC_SERVICE, grantType: 'client_credentials', consumerClient: true, unifiedApis: ['hris'] });
+    provider.writeConnector(connectorsDir, { id: CODE_SERVICE });
+    coffer = await startCoffer(backend, { COFFER_CONNECTORS_DIR: connectorsDir, COFFER_ALLOW_INSECURE_PROVIDERS: 'true' });
+    provider.init([`${coffer.url}/vault/callback`]);
+    await setConnectorEnabled(coffer.runtime.ctx, coffer.appId, CODE_SERVICE, true, { clientId: provider.clientId, clientSecret: provider.clientSecret });
+    await setRedirectUris(coffer.runtime.ctx, coffer.appId, [APP_REDIRECT]);
     apideck = new Apideck({ basePath: coffer.url, apiKey: coffer.apiKey, appId: coffer.appId, consumerId: CONSUMER });
     noConsumer = new Apideck({ basePath: coffer.url, apiKey: coffer.apiKey, appId: coffer.appId });
   });
-  afterAll(async () => coffer?.close());
+  afterAll(async () => {
+    await coffer?.close();
+    await provider?.close();
+    if (connectorsDir) fs.rmSync(connectorsDir, { recursive: true, force: true });
+  });
+
+  /** The access token Coffer holds for a connection (`GET …/credentials`, API keys only). */
+  const accessToken = async (consumerId: string, unifiedApi: string, serviceId: string): Promise<string> => {
+    const res = await fetch(`${coffer.url}/vault/connections/${unifiedApi}/${serviceId}/credentials`, { headers: coffer.headers(consumerId) });
+    expect(res.status).toBe(200);
+    const token = (await res.json()).data.access_token;
+    expect(token).toEqual(expect.any(String));
+    return token;
+  };
 
   describe('consumers', () => {
     it('adds, reads, updates and deletes a consumer', async () => {
@@ -295,11 +326,10 @@ describe.each(backends)('@apideck/node 3.8.0 against Coffer (%s)', (backend) => 
       expect(pipedrive.status).toBe(400);
       expect(pipedrive.body).toMatchObject({ status_code: 400, error: 'Bad Request' });
 
-      // client_credentials connector: not implemented yet, once the connection exists.
-      const consumerId = 'personio-consumer';
-      expect((await failure(apideck.vault.connectionsToken({ consumerId, unifiedApi: 'hris', serviceId: 'personio' }))).status).toBe(404);
+      // A catalogue client_credentials connector takes its client as settings; no token yet → added. (Its grant would
+      // go to api.personio.de: the grant itself is exercised against the test provider below.)
       const personio = await apideck.vault.connectionsUpdate({
-        consumerId,
+        consumerId: 'personio-consumer',
         unifiedApi: 'hris',
         serviceId: 'personio',
         connection: { settings: { client_id: 'cid', client_secret: 'csecret' } },
@@ -312,9 +342,45 @@ describe.each(backends)('@apideck/node 3.8.0 against Coffer (%s)', (backend) => 
         authorize_url: undefined,
         settings: { client_id: MASK, client_secret: MASK },
       });
-      const token = await failure(apideck.vault.connectionsToken({ consumerId, unifiedApi: 'hris', serviceId: 'personio', body: {} }));
-      expect(token.status).toBe(501);
-      expect(token.body).toMatchObject({ status_code: 501, error: 'Not Implemented' });
+      expect(JSON.stringify(personio)).not.toContain('csecret');
+
+      // client_credentials connector: 404 until the connection exists, then the grant at the provider makes it callable.
+      const consumerId = 'cc-consumer';
+      expect((await failure(apideck.vault.connectionsToken({ consumerId, unifiedApi: 'hris', serviceId: CC_SERVICE }))).status).toBe(404);
+      expect(provider.tokenRequests.client_credentials ?? 0).toBe(0);
+      const saved = await apideck.vault.connectionsUpdate({
+        consumerId,
+        unifiedApi: 'hris',
+        serviceId: CC_SERVICE,
+        connection: { settings: { client_id: provider.clientId, client_secret: provider.clientSecret } },
+      });
+      expect(saved.data).toMatchObject({
+        id: `hris+${CC_SERVICE}`,
+        auth_type: 'oauth2',
+        oauth_grant_type: 'client_credentials',
+        state: 'added',
+        authorize_url: undefined,
+        // The test connector's client_id field is not sensitive (Personio's is).
+        settings: { client_id: provider.clientId, client_secret: MASK },
+      });
+      const token = await apideck.vault.connectionsToken({ consumerId, unifiedApi: 'hris', serviceId: CC_SERVICE, body: {} });
+      expect(token).toMatchObject({
+        status_code: 200,
+        data: { id: `hris+${CC_SERVICE}`, state: 'callable', enabled: true, settings: { client_id: provider.clientId, client_secret: MASK } },
+      });
+      expect(provider.tokenRequests.client_credentials).toBe(1);
+      const granted = await accessToken(consumerId, 'hris', CC_SERVICE);
+      // validate on a client_credentials connection runs the grant again (there is no refresh token).
+      expect((await apideck.vault.validateConnectionState({ consumerId, unifiedApi: 'hris', serviceId: CC_SERVICE, body: {} })).data).toEqual({
+        id: `hris+${CC_SERVICE}`,
+        state: 'callable',
+      });
+      expect(provider.tokenRequests.client_credentials).toBe(2);
+      const regranted = await accessToken(consumerId, 'hris', CC_SERVICE);
+      expect(regranted).not.toBe(granted);
+      // Neither the client secret nor a token ever shows in a response.
+      const responses = JSON.stringify([saved, token, await apideck.vault.connectionsOne({ consumerId, unifiedApi: 'hris', serviceId: CC_SERVICE })]);
+      for (const secret of [provider.clientSecret, granted, regranted]) expect(responses).not.toContain(secret);
 
       // validate: required settings missing → 422; unknown connection → 404.
       const emptyConsumer = 'validate-consumer';
@@ -368,10 +434,7 @@ describe.each(backends)('@apideck/node 3.8.0 against Coffer (%s)', (backend) => 
       });
       expect(imported.data.revoke_url).toMatch(new RegExp(`^${coffer.url}/vault/revoke/salesforce/${coffer.appId}\\?state=`));
       expect(JSON.stringify(imported)).not.toMatch(/sf-access|sf-refresh/);
-      expect((await apideck.vault.validateConnectionState({ consumerId, unifiedApi: 'crm', serviceId: 'salesforce' })).data).toEqual({
-        id: 'crm+salesforce',
-        state: 'callable',
-      });
+      // (validate would refresh at Salesforce; an imported token is validated against the test provider below.)
 
       // Without issued_at/expires_in the token is kept too (refreshed on first use).
       const bare = await apideck.vault.connectionsImport({
@@ -384,6 +447,47 @@ describe.each(backends)('@apideck/node 3.8.0 against Coffer (%s)', (backend) => 
 
       expect((await failure(apideck.vault.connectionsImport({ consumerId, unifiedApi: 'crm', serviceId: 'pipedrive', connection: { credentials: { access_token: 'x' } } }))).status).toBe(400);
       expect((await failure(apideck.vault.connectionsImport({ consumerId, unifiedApi: 'crm', serviceId: 'salesforce', connection: { settings: {} } }))).status).toBe(400);
+
+      // validate forces a refresh of an imported token: a refresh token the provider never issued is refused (401)
+      // and the connection turns invalid.
+      const refreshes = provider.tokenRequests.refresh_token ?? 0;
+      const foreign = await apideck.vault.connectionsImport({
+        consumerId,
+        unifiedApi: 'crm',
+        serviceId: CODE_SERVICE,
+        connection: { credentials: { access_token: 'foreign-access', refresh_token: 'foreign-refresh', issued_at: new Date(), expires_in: 3600 } },
+      });
+      expect(foreign.data).toMatchObject({ id: `crm+${CODE_SERVICE}`, state: 'callable' });
+      const refused = await failure(apideck.vault.validateConnectionState({ consumerId, unifiedApi: 'crm', serviceId: CODE_SERVICE }));
+      expect(refused.status).toBe(401);
+      expect(refused.body).toMatchObject({ status_code: 401, type_name: 'UnauthorizedError', detail: { type: 'refresh_token_connector_error' } });
+      expect(provider.tokenRequests.refresh_token).toBe(refreshes + 1);
+      expect((await apideck.vault.connectionsOne({ consumerId, unifiedApi: 'crm', serviceId: CODE_SERVICE })).data.state).toBe('invalid');
+      expect(JSON.stringify(refused.body)).not.toMatch(/foreign-access|foreign-refresh/);
+    });
+
+    it('authorization_code: token is a 400; validate refreshes an authorized connection at the provider', async () => {
+      const consumerId = 'oauth-consumer';
+      const before = await apideck.vault.connectionsOne({ consumerId, unifiedApi: 'crm', serviceId: CODE_SERVICE });
+      expect(before.data).toMatchObject({ state: 'available', auth_type: 'oauth2', oauth_grant_type: 'authorization_code', integration_state: 'configured' });
+      const done = await followRedirects(`${before.data.authorize_url}&redirect_uri=${encodeURIComponent(APP_REDIRECT)}`, (url) => url.origin === 'https://app.example');
+      expect(done.url.toString()).toBe(APP_REDIRECT);
+      expect(provider.tokenRequests.authorization_code).toBe(1);
+      expect((await apideck.vault.connectionsOne({ consumerId, unifiedApi: 'crm', serviceId: CODE_SERVICE })).data.state).toBe('callable');
+      const issued = await accessToken(consumerId, 'crm', CODE_SERVICE);
+
+      // The token grant is for client_credentials/password connectors only.
+      const token = await failure(apideck.vault.connectionsToken({ consumerId, unifiedApi: 'crm', serviceId: CODE_SERVICE, body: {} }));
+      expect(token.status).toBe(400);
+      expect(token.body).toMatchObject({ status_code: 400, error: 'Bad Request', type_name: 'RequestValidationError' });
+
+      const refreshes = provider.tokenRequests.refresh_token ?? 0;
+      const validated = await apideck.vault.validateConnectionState({ consumerId, unifiedApi: 'crm', serviceId: CODE_SERVICE, body: {} });
+      expect(validated).toMatchObject({ status_code: 200, data: { id: `crm+${CODE_SERVICE}`, state: 'callable' } });
+      expect(provider.tokenRequests.refresh_token).toBe(refreshes + 1);
+      const refreshed = await accessToken(consumerId, 'crm', CODE_SERVICE);
+      expect(refreshed).not.toBe(issued);
+      expect(JSON.stringify([before, validated, token.body])).not.toContain(issued);
     });
 
     it('creates a callback state', async () => {

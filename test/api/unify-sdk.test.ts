@@ -1,19 +1,27 @@
 // Drives every Vault operation the official `@apideck/unify` SDK exposes against a real Coffer, on every backend, and
-// checks the data the SDK hands back (after its own zod validation of the response shape).
+// checks the data the SDK hands back (after its own zod validation of the response shape). OAuth token grants and
+// refreshes go to a real OAuth server on 127.0.0.1 (test/support/oidc.ts), never to a vendor.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Apideck } from '@apideck/unify';
 import { HTTPClient } from '@apideck/unify/lib/http.js';
-import { APIError, BadRequestResponse, ConflictResponse, NotFoundResponse, UnprocessableResponse } from '@apideck/unify/models/errors/index.js';
+import { BadRequestResponse, ConflictResponse, NotFoundResponse, UnprocessableResponse } from '@apideck/unify/models/errors/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setConnectorEnabled, setRedirectUris } from '../../src/vault/applications.js';
 import { backends, startCoffer, type TestCoffer } from '../support/coffer.js';
+import { followRedirects, startProvider, type TestProvider } from '../support/oidc.js';
 
 const MASK = '********';
 const PIPEDRIVE_KEY = 'pd-plaintext-api-key-3f9a1c';
 const PERSONIO_SECRET = 'personio-plaintext-secret-77b2';
 const SF_ACCESS_TOKEN = 'sf-plaintext-access-token-0c41';
 const LEGACY_KEY = 'legacy-plaintext-key-a81d';
+/** client_credentials against the test provider; the consumer brings the OAuth client as settings. */
+const CC_SERVICE = 'test-cc';
+/** authorization_code against the test provider, with the application's OAuth client. */
+const CODE_SERVICE = 'test-oidc';
+const APP_REDIRECT = 'https://app.example/oauth/done';
 
 // Two tiny apiKey connectors: `sdk-legacy-crm` may be migrated to `sdk-modern-crm`.
 const TEST_CONNECTORS: Record<string, string> = {
@@ -56,6 +64,7 @@ function decodeJwtPayload(token: string): Record<string, any> {
 
 describe.each(backends)('@apideck/unify SDK against Coffer (%s)', (backend) => {
   let coffer: TestCoffer;
+  let provider: TestProvider;
   let connectorsDir: string;
   /** Every raw response body the SDK received, to prove secrets never leave the server and to read fields the SDK drops. */
   const bodies: Array<{ url: string; status: number; text: Promise<string> }> = [];
@@ -79,17 +88,32 @@ describe.each(backends)('@apideck/unify SDK against Coffer (%s)', (backend) => {
     return JSON.parse(await hit!.text);
   };
   const allBodies = async () => (await Promise.all(bodies.map((b) => b.text))).join('\n');
+  /** The access token Coffer holds for a connection (`GET …/credentials`, API keys only; not through the SDK). */
+  const accessToken = async (consumerId: string, unifiedApi: string, serviceId: string): Promise<string> => {
+    const res = await fetch(`${coffer.url}/vault/connections/${unifiedApi}/${serviceId}/credentials`, { headers: coffer.headers(consumerId) });
+    expect(res.status).toBe(200);
+    const token = (await res.json()).data.access_token;
+    expect(token).toEqual(expect.any(String));
+    return token;
+  };
 
   const alice = 'sdk-alice';
   const bob = 'sdk-bob';
 
   beforeAll(async () => {
+    provider = await startProvider();
     connectorsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-sdk-connectors-'));
     for (const [name, text] of Object.entries(TEST_CONNECTORS)) fs.writeFileSync(path.join(connectorsDir, name), text);
-    coffer = await startCoffer(backend, { COFFER_CONNECTORS_DIR: connectorsDir });
+    provider.writeConnector(connectorsDir, { id: CC_SERVICE, grantType: 'client_credentials', consumerClient: true, unifiedApis: ['hris'] });
+    provider.writeConnector(connectorsDir, { id: CODE_SERVICE });
+    coffer = await startCoffer(backend, { COFFER_CONNECTORS_DIR: connectorsDir, COFFER_ALLOW_INSECURE_PROVIDERS: 'true' });
+    provider.init([`${coffer.url}/vault/callback`]);
+    await setConnectorEnabled(coffer.runtime.ctx, coffer.appId, CODE_SERVICE, true, { clientId: provider.clientId, clientSecret: provider.clientSecret });
+    await setRedirectUris(coffer.runtime.ctx, coffer.appId, [APP_REDIRECT]);
   });
   afterAll(async () => {
     await coffer?.close();
+    await provider?.close();
     fs.rmSync(connectorsDir, { recursive: true, force: true });
   });
 
@@ -334,7 +358,7 @@ describe.each(backends)('@apideck/unify SDK against Coffer (%s)', (backend) => {
     expect(bad.statusCode).toBe(400);
   });
 
-  it('token: pipedrive (apiKey) is a 400; personio (client_credentials) is 501 for now', async () => {
+  it('token: pipedrive (apiKey) is a 400; a client_credentials connector gets its token from the provider', async () => {
     const apideck = sdk(alice);
     const bad = await rejection(apideck.vault.connections.token({ unifiedApi: 'crm', serviceId: 'pipedrive' }));
     expect(bad).toBeInstanceOf(BadRequestResponse);
@@ -356,16 +380,75 @@ describe.each(backends)('@apideck/unify SDK against Coffer (%s)', (backend) => {
       authorizeUrl: null,
     });
     expect(saved.updateConnectionResponse?.data.settingsRequiredForAuthorization).toEqual(['client_id', 'client_secret']);
+    // (Personio's grant would go to api.personio.de: the grant is exercised against the test provider instead.)
 
-    const notImplemented = await rejection(apideck.vault.connections.token({ unifiedApi: 'hris', serviceId: 'personio', requestBody: {} }));
-    expect(notImplemented).toBeInstanceOf(APIError);
-    expect(notImplemented.httpMeta.response.status).toBe(501);
-    expect(JSON.parse(notImplemented.httpMeta.body)).toMatchObject({ status_code: 501, error: 'Not Implemented', type_name: 'NotImplementedError' });
-    // Same without a request body (the SDK then sends none).
-    const again = await rejection(apideck.vault.connections.token({ unifiedApi: 'hris', serviceId: 'personio' }));
-    expect(again.httpMeta.response.status).toBe(501);
+    const cc = await apideck.vault.connections.update({
+      unifiedApi: 'hris',
+      serviceId: CC_SERVICE,
+      connection: { settings: { client_id: provider.clientId, client_secret: provider.clientSecret } },
+    });
+    expect(cc.updateConnectionResponse?.data).toMatchObject({
+      id: `hris+${CC_SERVICE}`,
+      authType: 'oauth2',
+      oauthGrantType: 'client_credentials',
+      state: 'added',
+      // The test connector's client_id field is not sensitive (Personio's is).
+      settings: { client_id: provider.clientId, client_secret: MASK },
+      authorizeUrl: null,
+    });
+    expect(cc.updateConnectionResponse?.data.settingsRequiredForAuthorization).toEqual(['client_id', 'client_secret']);
+    expect(provider.tokenRequests.client_credentials ?? 0).toBe(0);
 
-    expect(await allBodies()).not.toContain(PERSONIO_SECRET);
+    const granted = await apideck.vault.connections.token({ unifiedApi: 'hris', serviceId: CC_SERVICE, requestBody: {} });
+    expect(granted.httpMeta.response.status).toBe(200);
+    expect(granted.getConnectionResponse?.statusCode).toBe(200);
+    expect(granted.getConnectionResponse?.data).toMatchObject({
+      id: `hris+${CC_SERVICE}`,
+      state: 'callable',
+      health: 'ok',
+      enabled: true,
+      settings: { client_id: provider.clientId, client_secret: MASK },
+    });
+    expect(provider.tokenRequests.client_credentials).toBe(1);
+    const first = await accessToken(alice, 'hris', CC_SERVICE);
+    // Same without a request body (the SDK then sends none): the grant runs again.
+    const again = await apideck.vault.connections.token({ unifiedApi: 'hris', serviceId: CC_SERVICE });
+    expect(again.getConnectionResponse?.data).toMatchObject({ id: `hris+${CC_SERVICE}`, state: 'callable' });
+    expect(provider.tokenRequests.client_credentials).toBe(2);
+    const second = await accessToken(alice, 'hris', CC_SERVICE);
+    expect(second).not.toBe(first);
+
+    const wire = await allBodies();
+    for (const secret of [PERSONIO_SECRET, provider.clientSecret, first, second]) expect(wire).not.toContain(secret);
+  });
+
+  it('authorization_code (test provider): token is a 400; validate refreshes at the provider', async () => {
+    const apideck = sdk(alice);
+    const before = (await apideck.vault.connections.get({ unifiedApi: 'crm', serviceId: CODE_SERVICE })).getConnectionResponse!.data;
+    expect(before).toMatchObject({ id: `crm+${CODE_SERVICE}`, state: 'available', authType: 'oauth2', oauthGrantType: 'authorization_code', integrationState: 'configured' });
+    const done = await followRedirects(`${before.authorizeUrl}&redirect_uri=${encodeURIComponent(APP_REDIRECT)}`, (url) => url.origin === 'https://app.example');
+    expect(done.url.toString()).toBe(APP_REDIRECT);
+    expect(provider.tokenRequests.authorization_code).toBe(1);
+    const authorized = (await apideck.vault.connections.get({ unifiedApi: 'crm', serviceId: CODE_SERVICE })).getConnectionResponse!.data;
+    expect(authorized).toMatchObject({ state: 'callable', health: 'ok', enabled: true });
+    const issued = await accessToken(alice, 'crm', CODE_SERVICE);
+
+    // The token grant is for client_credentials/password connectors only.
+    const bad = await rejection(apideck.vault.connections.token({ unifiedApi: 'crm', serviceId: CODE_SERVICE, requestBody: {} }));
+    expect(bad).toBeInstanceOf(BadRequestResponse);
+    expect(bad.statusCode).toBe(400);
+    expect(bad.typeName).toBe('RequestValidationError');
+
+    // validate forces a refresh: one refresh_token request, a new access token stored.
+    expect(provider.tokenRequests.refresh_token ?? 0).toBe(0);
+    const valid = await apideck.vault.validateConnection.state({ unifiedApi: 'crm', serviceId: CODE_SERVICE });
+    expect(valid.validateConnectionStateResponse?.data).toEqual({ id: `crm+${CODE_SERVICE}`, state: 'callable' });
+    expect(provider.tokenRequests.refresh_token).toBe(1);
+    const refreshed = await accessToken(alice, 'crm', CODE_SERVICE);
+    expect(refreshed).not.toBe(issued);
+
+    const wire = await allBodies();
+    for (const secret of [provider.clientSecret, issued, refreshed]) expect(wire).not.toContain(secret);
   });
 
   it('imports: OAuth connections become callable without the browser flow; tokens never come back', async () => {
@@ -713,8 +796,11 @@ describe.each(backends)('@apideck/unify SDK against Coffer (%s)', (backend) => {
     }
     const update = all.find((l) => l.operation.id === 'connectionsUpdate' && l.path === '/vault/connections/crm/pipedrive');
     expect(update).toMatchObject({ httpMethod: 'PATCH', statusCode: 200, success: true, service: { id: 'pipedrive' } });
-    const token501 = all.find((l) => l.operation.id === 'connectionsToken' && l.statusCode === 501);
-    expect(token501).toMatchObject({ path: '/vault/connections/hris/personio/token', success: false, httpMethod: 'POST' });
+    const token200 = all.filter((l) => l.operation.id === 'connectionsToken' && l.statusCode === 200);
+    expect(token200.map((l) => l.path)).toEqual([`/vault/connections/hris/${CC_SERVICE}/token`, `/vault/connections/hris/${CC_SERVICE}/token`]);
+    expect(token200[0]).toMatchObject({ success: true, httpMethod: 'POST', service: { id: CC_SERVICE } });
+    const validated = all.find((l) => l.operation.id === 'validateConnectionState' && l.path === `/vault/connections/crm/${CODE_SERVICE}/validate`);
+    expect(validated).toMatchObject({ statusCode: 200, success: true, httpMethod: 'POST', service: { id: CODE_SERVICE } });
 
     // exclude_unified_apis=vault removes every (vault) entry
     const excluded = await collect({ filter: { excludeUnifiedApis: 'vault' } });
@@ -728,8 +814,12 @@ describe.each(backends)('@apideck/unify SDK against Coffer (%s)', (backend) => {
     expect(new Set(errors.map((l) => l.statusCode))).toEqual(new Set([400, 409]));
     expect(errors.map((l) => l.operation.id)).toEqual(expect.arrayContaining(['connectionsToken', 'connectionsMigrate', 'connectionsImport']));
     expect(errors.length).toBe(all.filter((l) => l.statusCode === 400 || l.statusCode === 409).length);
-    const only501 = (await collect({ filter: { statusCode: 501 } })).flatMap((p) => p.data);
-    expect(only501.map((l) => l.operation.id)).toEqual(['connectionsToken', 'connectionsToken']);
+    const only400 = (await collect({ filter: { statusCode: 400 }, limit: 200 })).flatMap((p) => p.data);
+    expect(only400.map((l) => l.id)).toEqual(all.filter((l) => l.statusCode === 400).map((l) => l.id));
+    expect(only400.filter((l) => l.operation.id === 'connectionsToken').map((l) => l.path)).toEqual([
+      `/vault/connections/crm/${CODE_SERVICE}/token`,
+      '/vault/connections/crm/pipedrive/token',
+    ]);
 
     // http methods
     const deletes = (await collect({ filter: { httpMethods: ['DELETE'] }, limit: 200 })).flatMap((p) => p.data);
@@ -775,8 +865,15 @@ describe.each(backends)('@apideck/unify SDK against Coffer (%s)', (backend) => {
   it('consumers.delete removes the consumer and all its connections', async () => {
     const admin = sdk();
     const before = (await admin.vault.consumers.get({ consumerId: alice })).getConsumerResponse!.data;
-    expect(before.services).toEqual(['personio', 'pipedrive', 'salesforce', 'sdk-modern-crm']);
-    expect(before.connections!.map((c) => c.id)).toEqual(['hris+personio', 'crm+pipedrive', 'crm+salesforce', 'crm+sdk-modern-crm']);
+    expect(before.services).toEqual(['personio', 'pipedrive', 'salesforce', 'sdk-modern-crm', CC_SERVICE, CODE_SERVICE]);
+    expect(before.connections!.map((c) => c.id)).toEqual([
+      'hris+personio',
+      'crm+pipedrive',
+      'crm+salesforce',
+      'crm+sdk-modern-crm',
+      `hris+${CC_SERVICE}`,
+      `crm+${CODE_SERVICE}`,
+    ]);
     expect(before.connections!.every((c) => typeof c.createdAt === 'string' && !Number.isNaN(Date.parse(c.createdAt)))).toBe(true);
 
     const res = await admin.vault.consumers.delete({ consumerId: alice });

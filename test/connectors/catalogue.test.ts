@@ -90,11 +90,35 @@ describe('built-in catalogue', () => {
     }
   });
 
-  it('covers apiKey, basic, oauth2 (authorization_code and client_credentials) and none', () => {
+  it('covers every auth type: apiKey, basic, custom, none and oauth2 (authorization_code and client_credentials)', () => {
     const kinds = new Set(all.map((d) => (d.auth_type === 'oauth2' ? `oauth2:${d.oauth?.grant_type}` : d.auth_type)));
-    for (const kind of ['apiKey', 'basic', 'oauth2:authorization_code', 'oauth2:client_credentials', 'none']) {
+    for (const kind of ['apiKey', 'basic', 'custom', 'oauth2:authorization_code', 'oauth2:client_credentials', 'none']) {
       expect(kinds.has(kind), kind).toBe(true);
     }
+  });
+
+  it('holds at least 60 connectors, spread over the unified APIs', () => {
+    expect(all.length).toBeGreaterThanOrEqual(60);
+    const apis = new Set(all.flatMap((d) => d.unified_apis));
+    for (const api of ['crm', 'accounting', 'hris', 'ats', 'file-storage', 'ecommerce', 'issue-tracking', 'email-marketing', 'team-messaging']) {
+      expect(apis.has(api), api).toBe(true);
+    }
+  });
+
+  it("includes the vendors behind Auth0 Flows' app ids that have a public API", () => {
+    for (const id of [
+      'activecampaign', 'airtable', 'hubspot', 'mailchimp', 'mailjet', 'pipedrive', 'salesforce', 'sendgrid', 'slack',
+      'stripe', 'twilio', 'telegram', 'docusign', 'google-sheets', 'google-bigquery', 'clearbit', 'whatsapp', 'zapier',
+    ]) {
+      expect(catalogue.get(id), id).toBeDefined();
+    }
+  });
+
+  it('is listed in the README (npm run connectors:readme)', () => {
+    const readme = fs.readFileSync(path.join(dir, '../../../README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('<!-- connectors:start -->'), readme.indexOf('<!-- connectors:end -->'));
+    expect(table).toContain(`${all.length} connectors.`);
+    for (const def of all) expect(table, def.id).toContain(`| ${def.id} | ${def.name} |`);
   });
 
   it('marks credentials sensitive and masks them', () => {

@@ -49,6 +49,9 @@ export async function startCoffer(backend: Backend, env: Record<string, string> 
     COFFER_DATA_DIR: dataDir,
     COFFER_MASTER_KEY: masterKey,
     LOG_LEVEL: 'silent',
+    // Built-in connectors verify credentials against the vendors' real APIs: tests that want verification point a
+    // connector at a local upstream and turn it back on.
+    COFFER_VERIFY_CREDENTIALS: 'false',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     ...env,
   });

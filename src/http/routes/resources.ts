@@ -4,17 +4,18 @@ import {
   getResourceConfig,
   getResourceExample,
   getResourceSchema,
-  listCustomFields,
   listResourceCustomMappings,
   updateResourceConfig,
 } from '../../vault/connections.js';
+import { customFieldsFor } from '../../proxy/custom-fields.js';
+import type { RefreshCoordinator } from '../../oauth/refresh.js';
 import { scopeOf } from '../auth.js';
 import { ok } from '../envelope.js';
 import { ConnectionBody, ResourceParams } from '../schemas.js';
 
 const op = (id: string, name: string) => ({ operation: { id, name }, access: 'consumer' as const, sessionAllowed: true });
 
-export function resourceRoutes(ctx: VaultContext): FastifyPluginAsyncTypebox {
+export function resourceRoutes(ctx: VaultContext, refresher: RefreshCoordinator): FastifyPluginAsyncTypebox {
   return async (app) => {
     const path = '/vault/connections/:unified_api/:service_id/:resource';
     const schema = { params: ResourceParams };
@@ -45,7 +46,7 @@ export function resourceRoutes(ctx: VaultContext): FastifyPluginAsyncTypebox {
 
     app.get(`${path}/custom-fields`, { schema, config: op('customFieldsAll', 'Get resource custom fields') }, async (request, reply) => {
       const { unified_api, service_id, resource } = request.params;
-      return ok(reply, await listCustomFields(ctx, scopeOf(request), unified_api, service_id, resource));
+      return ok(reply, await customFieldsFor(ctx, refresher, scopeOf(request), unified_api, service_id, resource));
     });
 
     const mappings = async (request: { params: { unified_api: string; service_id: string; resource: string } } & Parameters<typeof scopeOf>[0], reply: Parameters<typeof ok>[0]) => {

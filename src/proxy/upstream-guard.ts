@@ -1,0 +1,33 @@
+// No credential leaves for an address inside the network unless configured: loopback, private, link-local and
+// unique-local ranges are refused by default (a consumer-supplied `instance_url` must not reach internal services).
+import dns from 'node:dns/promises';
+import net from 'node:net';
+import { VaultError } from '../vault/errors.js';
+
+const blocked = new net.BlockList();
+for (const [address, prefix] of [
+  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
+  ['192.168.0.0', 16], ['198.18.0.0', 15],
+] as const) blocked.addSubnet(address, prefix, 'ipv4');
+for (const [address, prefix] of [['::1', 128], ['::', 128], ['fc00::', 7], ['fe80::', 10]] as const) blocked.addSubnet(address, prefix, 'ipv6');
+
+export interface UpstreamPolicy {
+  allowPrivateNetworks: boolean;
+  allowInsecure: boolean;
+}
+
+export async function checkUpstream(url: URL, policy: UpstreamPolicy): Promise<void> {
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && policy.allowInsecure)) {
+    throw new VaultError(400, 'RequestValidationError', `Refusing to send credentials over ${url.protocol.replace(':', '')} to ${url.host}`);
+  }
+  if (policy.allowPrivateNetworks) return;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const addresses = net.isIP(host) ? [{ address: host, family: net.isIP(host) }] : await dns.lookup(host, { all: true }).catch(() => []);
+  if (addresses.length === 0) throw new VaultError(502, 'ConnectorExecutionError', `Cannot resolve ${host}`);
+  for (const { address, family } of addresses) {
+    const mapped = family === 6 && address.startsWith('::ffff:') ? address.slice(7) : address;
+    if (blocked.check(mapped, net.isIP(mapped) === 6 ? 'ipv6' : 'ipv4')) {
+      throw new VaultError(400, 'RequestValidationError', `Refusing to send credentials to ${host}: it is a private or loopback address`);
+    }
+  }
+}

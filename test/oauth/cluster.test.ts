@@ -1,0 +1,386 @@
+// Exactly-once token refresh under load: two `coffer serve` processes on one PostgreSQL database (advisory lock +
+// re-read + compare-and-swap), one in-process Coffer per backend (single-flight), the background refresher, and
+// tokens whose expiry is unknown (refreshed only when a caller reports the token as rejected).
+// Spawns the BUILT CLI (dist/cli.js): `npm run build` first when running vitest directly.
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setConnectorEnabled, setRedirectUris } from '../../src/vault/applications.js';
+import { resolveIntegration } from '../../src/vault/integrations.js';
+import { backends, dropSchema, postgresUrlWithSchema, startCoffer, type TestCoffer } from '../support/coffer.js';
+import { followRedirects, startProvider, tempDir, type TestProvider } from '../support/oidc.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+const APP_REDIRECT = 'https://app.example/done';
+const BURST = 200;
+
+type Headers = Record<string, string>;
+
+function resetCounts(provider: TestProvider): void {
+  for (const key of Object.keys(provider.tokenRequests)) delete provider.tokenRequests[key];
+}
+
+const refreshCount = (provider: TestProvider) => provider.tokenRequests.refresh_token ?? 0;
+
+/** Connects `consumerId` with the real authorization-code flow through `baseUrl`; returns its first access token. */
+async function connect(baseUrl: string, serviceId: string, headers: Headers): Promise<string> {
+  const before = await (await fetch(`${baseUrl}/vault/connections/crm/${serviceId}`, { headers })).json();
+  expect(before.data.state).toBe('available');
+  const authorizeUrl = `${before.data.authorize_url}&redirect_uri=${encodeURIComponent(APP_REDIRECT)}`;
+  const result = await followRedirects(authorizeUrl, (url) => url.origin === 'https://app.example');
+  expect(result.url.toString(), result.body).toBe(APP_REDIRECT);
+  const after = await (await fetch(`${baseUrl}/vault/connections/crm/${serviceId}`, { headers })).json();
+  expect(after.data.state).toBe('callable');
+  const creds = await (await fetch(`${baseUrl}/vault/connections/crm/${serviceId}/credentials`, { headers })).json();
+  expect(creds.data.access_token).toEqual(expect.any(String));
+  return creds.data.access_token as string;
+}
+
+/** `BURST` concurrent `GET …/credentials`, spread evenly over `baseUrls`; every one must answer 200 with one token. */
+async function burst(baseUrls: string[], serviceId: string, headers: Headers): Promise<string> {
+  const responses = await Promise.all(
+    Array.from({ length: BURST }, async (_, i) => {
+      const res = await fetch(`${baseUrls[i % baseUrls.length]}/vault/connections/crm/${serviceId}/credentials`, { headers });
+      return { status: res.status, body: await res.json() };
+    }),
+  );
+  const failures = responses.filter((r) => r.status !== 200);
+  expect(failures.length, JSON.stringify(failures.slice(0, 3))).toBe(0);
+  const tokens = new Set(responses.map((r) => r.body.data.access_token as string));
+  expect([...tokens]).toHaveLength(1);
+  return [...tokens][0];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 1. Two `coffer serve` processes on one PostgreSQL schema.
+// ---------------------------------------------------------------------------------------------------------------
+
+const clusterBackends = backends.filter((b) => b === 'postgres');
+
+it('the PostgreSQL cluster suite runs exactly when TEST_DATABASE_URL is set (never skipped silently)', () => {
+  expect(clusterBackends.length).toBe(process.env.TEST_DATABASE_URL ? 1 : 0);
+  if (clusterBackends.length === 0) {
+    // The global setup prints the loud banner; this names what did not run.
+    process.stderr.write('cluster.test.ts: TEST_DATABASE_URL is unset, so the two-process PostgreSQL refresh test DID NOT RUN\n');
+  }
+});
+
+/** The parent's environment without anything that configures Coffer or vitest, plus `env`. */
+function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (key.startsWith('COFFER_') || ['DATABASE_URL', 'PORT', 'HOST', 'LOG_LEVEL', 'NODE_OPTIONS'].includes(key)) continue;
+    if (key.startsWith('VITEST') || key === 'TEST') continue;
+    out[key] = value;
+  }
+  return { ...out, ...env };
+}
+
+const children = new Set<ChildProcess>();
+
+async function cli(args: string[], env: Record<string, string>): Promise<string> {
+  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(env), cwd: os.tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (exit) => {
+      children.delete(child);
+      resolve({ code: exit, stdout: out, stderr: err });
+    });
+  });
+  expect(code, `coffer ${args.join(' ')}: ${stderr}`).toBe(0);
+  return stdout;
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** `coffer serve --port N`; resolves once the banner is complete. */
+function serve(port: number, env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--port', String(port)], { env: cleanEnv(env), cwd: os.tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`coffer serve did not start:\n${output}`)), 20_000);
+    child.stdout!.on('data', (d) => {
+      output += d;
+      if (/Coffer is listening on /.test(output) && /API reference: \S+\n/.test(output)) {
+        clearTimeout(timer);
+        resolve({ child, output: () => output });
+      }
+    });
+    child.stderr!.on('data', (d) => (output += d));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      children.delete(child);
+      clearTimeout(timer);
+      reject(new Error(`coffer serve exited with ${code}:\n${output}`));
+    });
+  });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+describe.each(clusterBackends)('exactly-once refresh across two coffer serve processes (%s)', () => {
+  let provider: TestProvider;
+  let connectorsDir: string;
+  let dataDir: string;
+  let schema: string;
+  let pool: pg.Pool;
+  let instances: string[] = [];
+  let serviceId: string;
+  let headers: Headers;
+
+  beforeAll(async () => {
+    provider = await startProvider();
+    connectorsDir = tempDir('coffer-connectors-');
+    dataDir = tempDir('coffer-cluster-');
+    serviceId = provider.writeConnector(connectorsDir);
+    schema = `t_${crypto.randomBytes(6).toString('hex')}`;
+    pool = new pg.Pool({ connectionString: process.env.TEST_DATABASE_URL, max: 2 });
+    const env = {
+      DATABASE_URL: postgresUrlWithSchema(process.env.TEST_DATABASE_URL!, schema),
+      COFFER_MASTER_KEY: crypto.randomBytes(32).toString('base64'),
+      COFFER_CONNECTORS_DIR: connectorsDir,
+      COFFER_ALLOW_INSECURE_PROVIDERS: 'true',
+      COFFER_DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+    };
+    const created = JSON.parse(await cli(['app', 'create', '--json'], env)) as { application_id: string; api_key: string };
+    await Promise.all([
+      cli(['connector', 'enable', serviceId, '--app', created.application_id, '--client-id', provider.clientId, '--client-secret', provider.clientSecret], env),
+      cli(['app', 'set', '--app', created.application_id, '--redirect-uris', APP_REDIRECT], env),
+    ]);
+    headers = { authorization: `Bearer ${created.api_key}`, 'x-apideck-app-id': created.application_id, 'x-apideck-consumer-id': 'alice' };
+
+    const ports = [await freePort(), await freePort()];
+    instances = ports.map((port) => `http://127.0.0.1:${port}`);
+    const serveEnv = { ...env, HOST: '127.0.0.1', COFFER_PUBLIC_URL: instances[0], COFFER_REFRESH_INTERVAL_SECONDS: '0' };
+    await Promise.all(ports.map((port) => serve(port, serveEnv)));
+    provider.init([`${instances[0]}/vault/callback`]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([...children].map(stop));
+    await pool?.end();
+    await provider?.close();
+    if (schema) await dropSchema(schema);
+    for (const dir of [connectorsDir, dataDir]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function expireAlice(): Promise<number> {
+    const past = Date.now() - 1000;
+    const result = await pool.query(`update "${schema}".connections set token_expires_at = $1 where consumer_id = 'alice' and service_id = $2`, [past, serviceId]);
+    expect(result.rowCount).toBe(1);
+    return past;
+  }
+
+  async function storedExpiry(): Promise<number | null> {
+    const { rows } = await pool.query(`select token_expires_at from "${schema}".connections where consumer_id = 'alice' and service_id = $1`, [serviceId]);
+    return rows[0].token_expires_at === null ? null : Number(rows[0].token_expires_at);
+  }
+
+  it(`${BURST} concurrent /credentials over both instances refresh an expired token exactly once, twice in a row`, async () => {
+    let token = await connect(instances[0], serviceId, headers);
+    // Both instances serve the same connection before anything expires, with no refresh.
+    for (const base of instances) {
+      const creds = await (await fetch(`${base}/vault/connections/crm/${serviceId}/credentials`, { headers })).json();
+      expect(creds.data.access_token).toBe(token);
+    }
+    expect(refreshCount(provider)).toBe(0);
+
+    const rounds: number[] = [];
+    for (let round = 0; round < 2; round++) {
+      const past = await expireAlice();
+      resetCounts(provider);
+      const fresh = await burst(instances, serviceId, headers);
+      rounds.push(refreshCount(provider));
+      expect(fresh).not.toBe(token);
+      expect(provider.tokenRequests).toEqual({ refresh_token: 1 });
+      expect(await storedExpiry()).toBeGreaterThan(past + 3000_000);
+      // Afterwards both instances hand out the stored token without another refresh.
+      for (const base of instances) {
+        const creds = await (await fetch(`${base}/vault/connections/crm/${serviceId}/credentials`, { headers })).json();
+        expect(creds.data.access_token).toBe(fresh);
+      }
+      expect(refreshCount(provider)).toBe(1);
+      token = fresh;
+    }
+    expect(rounds).toEqual([1, 1]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// 2 and 4. One in-process Coffer per backend.
+// ---------------------------------------------------------------------------------------------------------------
+
+async function setupCoffer(backend: 'sqlite' | 'postgres', env: Record<string, string>) {
+  const provider = await startProvider();
+  const dir = tempDir('coffer-connectors-');
+  const serviceId = provider.writeConnector(dir);
+  const coffer = await startCoffer(backend, { ...env, COFFER_CONNECTORS_DIR: dir, COFFER_ALLOW_INSECURE_PROVIDERS: 'true' });
+  provider.init([`${coffer.url}/vault/callback`]);
+  await setConnectorEnabled(coffer.runtime.ctx, coffer.appId, serviceId, true, { clientId: provider.clientId, clientSecret: provider.clientSecret });
+  await setRedirectUris(coffer.runtime.ctx, coffer.appId, [APP_REDIRECT]);
+  return { provider, serviceId, dir, coffer };
+}
+
+async function setExpiry(coffer: TestCoffer, consumerId: string, serviceId: string, expiresAt: number | null): Promise<void> {
+  const result = await coffer.runtime.ctx.db
+    .updateTable('connections')
+    .set({ token_expires_at: expiresAt })
+    .where('application_id', '=', coffer.appId)
+    .where('consumer_id', '=', consumerId)
+    .where('service_id', '=', serviceId)
+    .executeTakeFirst();
+  expect(Number(result.numUpdatedRows)).toBe(1);
+}
+
+async function storedRow(coffer: TestCoffer, consumerId: string, serviceId: string) {
+  return coffer.runtime.ctx.db
+    .selectFrom('connections')
+    .select(['token_expires_at', 'auth_status', 'version'])
+    .where('application_id', '=', coffer.appId)
+    .where('consumer_id', '=', consumerId)
+    .where('service_id', '=', serviceId)
+    .executeTakeFirstOrThrow();
+}
+
+describe.each(backends)('exactly-once refresh in one process (%s)', (backend) => {
+  let provider: TestProvider;
+  let coffer: TestCoffer;
+  let serviceId: string;
+  let dir: string;
+
+  beforeAll(async () => {
+    ({ provider, coffer, serviceId, dir } = await setupCoffer(backend, { COFFER_REFRESH_INTERVAL_SECONDS: '0' }));
+  });
+  afterAll(async () => {
+    await coffer?.close();
+    await provider?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it(`${BURST} concurrent /credentials on one instance refresh an expired token exactly once`, async () => {
+    const headers = coffer.headers('alice');
+    const token = await connect(coffer.url, serviceId, headers);
+    const past = Date.now() - 1000;
+    await setExpiry(coffer, 'alice', serviceId, past);
+    resetCounts(provider);
+    const before = coffer.server.refresher.refreshes;
+    const fresh = await burst([coffer.url], serviceId, headers);
+    expect(fresh).not.toBe(token);
+    expect(provider.tokenRequests).toEqual({ refresh_token: 1 });
+    expect(coffer.server.refresher.refreshes - before).toBe(1);
+    expect((await storedRow(coffer, 'alice', serviceId)).token_expires_at).toBeGreaterThan(past + 3000_000);
+  });
+
+  it('a token of unknown expiry is refreshed only when a caller reports it rejected, once for 20 concurrent reports', async () => {
+    const headers = coffer.headers('carol');
+    const token = await connect(coffer.url, serviceId, headers);
+    await setExpiry(coffer, 'carol', serviceId, null);
+    resetCounts(provider);
+    const before = coffer.server.refresher.refreshes;
+
+    // Unknown expiry: /credentials hands the stored token out as it is.
+    const creds = await (await fetch(`${coffer.url}/vault/connections/crm/${serviceId}/credentials`, { headers })).json();
+    expect(creds.data.access_token).toBe(token);
+    expect(creds.data.expires_at).toBeNull();
+    expect(creds.data.expires_in).toBeNull();
+    expect(refreshCount(provider)).toBe(0);
+    expect(coffer.server.refresher.refreshes).toBe(before);
+
+    // A proxy saw the provider refuse the token: 20 concurrent reports, one refresh.
+    const scope = { applicationId: coffer.appId, consumerId: 'carol' };
+    const integration = await resolveIntegration(coffer.runtime.ctx, coffer.appId, 'crm', serviceId);
+    const records = await Promise.all(
+      Array.from({ length: 20 }, () => coffer.server.refresher.refresh(scope, integration, 'crm', { rejectedAccessToken: token })),
+    );
+    const fresh = new Set(records.map((r) => r.credentials!.access_token));
+    expect(fresh.size).toBe(1);
+    const [newToken] = fresh;
+    expect(newToken).not.toBe(token);
+    expect(provider.tokenRequests).toEqual({ refresh_token: 1 });
+    expect(coffer.server.refresher.refreshes - before).toBe(1);
+
+    // A late report of the old token (no longer stored) does not refresh again.
+    const late = await coffer.server.refresher.refresh(scope, integration, 'crm', { rejectedAccessToken: token });
+    expect(late.credentials!.access_token).toBe(newToken);
+    expect(provider.tokenRequests).toEqual({ refresh_token: 1 });
+    expect(coffer.server.refresher.refreshes - before).toBe(1);
+    const after = await (await fetch(`${coffer.url}/vault/connections/crm/${serviceId}/credentials`, { headers })).json();
+    expect(after.data.access_token).toBe(newToken);
+    expect(refreshCount(provider)).toBe(1);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// 3. The background refresher (SQLite).
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('background refresher (sqlite)', () => {
+  let provider: TestProvider;
+  let coffer: TestCoffer;
+  let serviceId: string;
+  let dir: string;
+
+  beforeAll(async () => {
+    ({ provider, coffer, serviceId, dir } = await setupCoffer('sqlite', { COFFER_REFRESH_INTERVAL_SECONDS: '1', COFFER_REFRESH_MARGIN_SECONDS: '300' }));
+  });
+  afterAll(async () => {
+    await coffer?.close();
+    await provider?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refreshes a token about to expire without any API call, and leaves an invalid connection alone', async () => {
+    await connect(coffer.url, serviceId, coffer.headers('alice'));
+    await connect(coffer.url, serviceId, coffer.headers('bob'));
+    // bob's refresh token was refused earlier: invalid until the consumer authorizes again.
+    await coffer.runtime.ctx.db
+      .updateTable('connections')
+      .set({ auth_status: 'invalid', auth_error: 'invalid_grant' })
+      .where('application_id', '=', coffer.appId)
+      .where('consumer_id', '=', 'bob')
+      .execute();
+    resetCounts(provider);
+    const before = coffer.server.refresher.refreshes;
+    const soon = Date.now() + 60_000;
+    await setExpiry(coffer, 'bob', serviceId, soon);
+    const bobBefore = await storedRow(coffer, 'bob', serviceId);
+    await setExpiry(coffer, 'alice', serviceId, soon);
+
+    const deadline = Date.now() + 3_500;
+    while (refreshCount(provider) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(refreshCount(provider)).toBe(1);
+    // Let the write land, then give the refresher another tick or two to (wrongly) pick anything up again.
+    await new Promise((resolve) => setTimeout(resolve, 2_200));
+    expect(provider.tokenRequests).toEqual({ refresh_token: 1 });
+    expect(coffer.server.refresher.refreshes - before).toBe(1);
+    expect((await storedRow(coffer, 'alice', serviceId)).token_expires_at).toBeGreaterThan(soon + 3000_000);
+    expect(await storedRow(coffer, 'bob', serviceId)).toEqual(bobBefore);
+  });
+});

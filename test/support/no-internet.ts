@@ -1,0 +1,33 @@
+// vitest setup file: the tests never reach the internet. Coffer runs in-process in most test files, so wrapping
+// `globalThis.fetch` here also covers the server's own outbound calls (oauth4webapi uses the global fetch): any request
+// to a vendor's real token URL fails loudly instead of depending on the network. Child-process servers (test/cli) are
+// not covered.
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+const GUARDED = Symbol.for('coffer.test.no-internet');
+
+function urlOf(input: string | URL | Request): string {
+  if (typeof input === 'string') return input;
+  if (input instanceof URL) return input.href;
+  return input.url;
+}
+
+if (!(globalThis.fetch as typeof fetch & { [GUARDED]?: true })[GUARDED]) {
+  const realFetch = globalThis.fetch;
+  const guarded = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const url = urlOf(input);
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(url);
+    } catch {
+      // Not an absolute URL: the real fetch rejects it with its own error.
+    }
+    if (parsed && (parsed.protocol === 'http:' || parsed.protocol === 'https:' || parsed.protocol === 'ws:' || parsed.protocol === 'wss:') && !LOOPBACK.has(parsed.hostname)) {
+      const error = new Error(`test tried to reach the internet: ${url}`);
+      // The server may catch it (a failed refresh is logged, not thrown): say it on stderr as well.
+      process.stderr.write(`${error.message}\n${error.stack?.split('\n').slice(1, 8).join('\n') ?? ''}\n`);
+      throw error;
+    }
+    return realFetch(input, init);
+  };
+  globalThis.fetch = Object.assign(guarded, { [GUARDED]: true as const }) as typeof fetch;
+}
