@@ -11,7 +11,13 @@
 //   BENCH_PROFILE=1     start the Coffer children with `node --cpu-prof` (profiles in bench/results/profiles/)
 //
 // Goal: the Coffer scenario reaches at least half the hello-world baseline's req/s (ratio ≥ 0.5).
-// Results go to stdout (table) and bench/results/latest.json. Exit code 1 if any run saw a non-2xx or an error.
+//
+// Then, with PostgreSQL only, the refresh storm (bench/refresh-storm.mjs): 1 000 concurrent `GET …/credentials` on an
+// expired OAuth token, split over 2 Coffer instances on one schema, against a real OAuth provider. It must cause exactly
+// 1 refresh at the provider, no errors and 1 distinct token; its own table reports those and p50/p99/max latency.
+//
+// Results go to stdout (tables) and bench/results/latest.json. Exit code 1 if any run saw a non-2xx or an error, or
+// the refresh storm FAILED (refreshes ≠ 1, errors, more than one token, or a set-up error).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,6 +26,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { printStormTable, runRefreshStorm, STORM_CALLS, STORM_INSTANCES } from './refresh-storm.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const resultsDir = path.join(here, 'results');
@@ -44,6 +51,11 @@ const PROFILE = process.env.BENCH_PROFILE === '1';
 
 const children = new Set();
 
+function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+}
+
 function startChild(name, script, env = {}, { profile = false } = {}) {
   const execArgv = [];
   if (profile) {
@@ -55,8 +67,7 @@ function startChild(name, script, env = {}, { profile = false } = {}) {
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
+  track(child);
   child.benchName = name;
 
   return new Promise((resolve, reject) => {
@@ -268,6 +279,25 @@ async function main() {
   }
   if (!postgres.url) console.log(`  postgres SKIPPED (${postgres.note.replace(/^PostgreSQL SKIPPED: /, '')})`);
 
+  // Refresh storm (PostgreSQL only).
+  console.log('');
+  let storm;
+  if (!postgres.url) {
+    storm = { ran: false, reason: postgres.note };
+    console.log(`Refresh storm (${STORM_CALLS} concurrent calls on an expired token, ${STORM_INSTANCES} instances) SKIPPED: it needs PostgreSQL`);
+    console.log(`  (${postgres.note.replace(/^PostgreSQL SKIPPED: /, '')})`);
+  } else {
+    try {
+      storm = { ran: true, ...(await runRefreshStorm({ pgUrl: postgres.url, register: track })) };
+      console.log(`Refresh storm — ${storm.calls} concurrent GET /vault/connections/crm/<id>/credentials on an expired token, ${storm.instances} instances, one PostgreSQL schema`);
+      printStormTable(storm);
+      console.log(`  Bar: exactly 1 refresh at the provider, 0 errors, 1 distinct token → ${storm.failed ? 'FAILED' : 'MET'}`);
+    } catch (error) {
+      storm = { ran: true, failed: true, failures: [`set-up failed: ${error?.message ?? error}`] };
+      console.log(`Refresh storm FAILED during set-up: ${error?.stack ?? error}`);
+    }
+  }
+
   const failures = rows.filter((r) => r.non2xx > 0 || r.errors > 0 || r.timeouts > 0 || r.warmup.non2xx > 0 || r.warmup.errors > 0);
   const report = {
     startedAt: startedAt.toISOString(),
@@ -282,7 +312,8 @@ async function main() {
     goal: { ratio: GOAL_RATIO, met: cofferRows.every((r) => r.ratio >= GOAL_RATIO) },
     postgres: postgres.url ? { ran: true, url: redactUrl(postgres.url) } : { ran: false, reason: postgres.note },
     results: rows.map(({ url, ...rest }) => ({ ...rest, path: new URL(url).pathname })),
-    failed: failures.length > 0,
+    refreshStorm: storm,
+    failed: failures.length > 0 || Boolean(storm.failed),
   };
   fs.mkdirSync(resultsDir, { recursive: true });
   fs.writeFileSync(path.join(resultsDir, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
@@ -298,6 +329,13 @@ async function main() {
       );
     }
     console.error(`!!  The benchmark is INVALID: every response must be 2xx.\n${bar}`);
+    process.exitCode = 1;
+  }
+  if (storm.failed) {
+    const bar = '!'.repeat(78);
+    console.error(`\n${bar}`);
+    for (const failure of storm.failures) console.error(`!!  refresh storm: ${failure}`);
+    console.error(`!!  The refresh storm FAILED: it must cause exactly 1 refresh, 0 errors and hand out 1 token.\n${bar}`);
     process.exitCode = 1;
   }
 }

@@ -1,19 +1,17 @@
 // The BUILT `coffer` CLI (dist/cli.js) as a subprocess, on SQLite while a `coffer serve` runs on the same store,
 // plus an `npm start`-style first run and (with TEST_DATABASE_URL) one PostgreSQL run.
 // `npm test` builds first (pretest); when running vitest directly, `npm run build` first.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCatalogue } from '../../src/connectors/loader.js';
 import { dropSchema, postgresUrlWithSchema } from '../support/coffer.js';
+import { CLI, cliChildren, runCli, spawnCli } from '../support/cli.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = path.join(ROOT, 'dist', 'cli.js');
 const CATALOGUE_IDS = loadCatalogue().ids();
 
 const tempDirs: string[] = [];
@@ -23,42 +21,9 @@ function tempDir(): string {
   return dir;
 }
 
-/** The parent's environment without anything that configures Coffer, plus `env`. */
-function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (key.startsWith('COFFER_') || ['DATABASE_URL', 'PORT', 'HOST', 'LOG_LEVEL', 'NODE_OPTIONS'].includes(key)) continue;
-    if (key.startsWith('VITEST') || key === 'TEST') continue;
-    out[key] = value;
-  }
-  return { ...out, ...env };
-}
+const children = cliChildren;
+const run = runCli;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const children = new Set<ChildProcess>();
-
-function run(args: string[], env: Record<string, string>): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(env), cwd: os.tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d) => (stdout += d));
-    child.stderr!.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      children.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** Exit 0, nothing on stderr; returns stdout. */
 async function ok(args: string[], env: Record<string, string>): Promise<string> {
   const result = await run(args, env);
   expect(result.stderr, `coffer ${args.join(' ')}`).toBe('');
@@ -96,8 +61,7 @@ interface Server {
 /** Spawns `coffer serve …` and resolves once it has printed its whole banner. */
 function serve(args: string[], env: Record<string, string>): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', ...args], { env: cleanEnv(env), cwd: os.tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
+    const child = spawnCli(['serve', ...args], env);
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => reject(new Error(`coffer serve did not start:\n${stdout}\n${stderr}`)), 20_000);
@@ -403,6 +367,16 @@ describe('coffer CLI on SQLite, while `coffer serve` runs on the same store', ()
     expect(human).toMatch(/^2 connector file\(s\) valid: acme-crm, other\n$/);
     expect(broken).toContain(badFile);
     expect(broken).toContain('oauth.token_url');
+
+    // The same broken directory stops `coffer serve` before it listens or writes anything, with the same line.
+    const freshDir = tempDir();
+    const startup = await fails(['serve', '--port', '0'], { ...env, COFFER_DATA_DIR: freshDir, COFFER_CONNECTORS_DIR: bad });
+    expect(startup).toContain(badFile);
+    expect(startup).toContain('oauth.token_url');
+    expect(fs.existsSync(path.join(freshDir, 'coffer.db'))).toBe(false);
+    // A good directory adds its connectors to the catalogue the CLI shows.
+    const listed = await okJson<Array<{ id: string }>>(['connector', 'list'], { ...env, COFFER_CONNECTORS_DIR: good });
+    expect(listed.map((c) => c.id)).toEqual(expect.arrayContaining(['acme-crm', 'other', 'pipedrive']));
   });
 });
 

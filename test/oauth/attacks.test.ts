@@ -18,7 +18,7 @@ import {
   startHarness,
   withParams,
   type Harness,
-} from './harness.js';
+} from '../support/oauth-harness.js';
 
 /** One character changed in the middle of a JWT's signature (the last one may only carry padding bits). */
 function flipSignature(jwt: string): string {

@@ -2,22 +2,18 @@
 // re-read + compare-and-swap), one in-process Coffer per backend (single-flight), the background refresher, and
 // tokens whose expiry is unknown (refreshed only when a caller reports the token as rejected).
 // Spawns the BUILT CLI (dist/cli.js): `npm run build` first when running vitest directly.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setConnectorEnabled, setRedirectUris } from '../../src/vault/applications.js';
 import { resolveIntegration } from '../../src/vault/integrations.js';
 import { backends, dropSchema, postgresUrlWithSchema, startCoffer, type TestCoffer } from '../support/coffer.js';
 import { followRedirects, startProvider, tempDir, type TestProvider } from '../support/oidc.js';
+import { cliChildren, runCli, spawnCli } from '../support/cli.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = path.join(ROOT, 'dist', 'cli.js');
 const APP_REDIRECT = 'https://app.example/done';
 const BURST = 200;
 
@@ -72,33 +68,10 @@ it('the PostgreSQL cluster suite runs exactly when TEST_DATABASE_URL is set (nev
   }
 });
 
-/** The parent's environment without anything that configures Coffer or vitest, plus `env`. */
-function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (key.startsWith('COFFER_') || ['DATABASE_URL', 'PORT', 'HOST', 'LOG_LEVEL', 'NODE_OPTIONS'].includes(key)) continue;
-    if (key.startsWith('VITEST') || key === 'TEST') continue;
-    out[key] = value;
-  }
-  return { ...out, ...env };
-}
-
-const children = new Set<ChildProcess>();
+const children = cliChildren;
 
 async function cli(args: string[], env: Record<string, string>): Promise<string> {
-  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(env), cwd: os.tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d) => (out += d));
-    child.stderr!.on('data', (d) => (err += d));
-    child.on('error', reject);
-    child.on('close', (exit) => {
-      children.delete(child);
-      resolve({ code: exit, stdout: out, stderr: err });
-    });
-  });
+  const { code, stdout, stderr } = await runCli(args, env);
   expect(code, `coffer ${args.join(' ')}: ${stderr}`).toBe(0);
   return stdout;
 }
@@ -114,8 +87,7 @@ async function freePort(): Promise<number> {
 /** `coffer serve --port N`; resolves once the banner is complete. */
 function serve(port: number, env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--port', String(port)], { env: cleanEnv(env), cwd: os.tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
+    const child = spawnCli(['serve', '--port', String(port)], env);
     let output = '';
     const timer = setTimeout(() => reject(new Error(`coffer serve did not start:\n${output}`)), 20_000);
     child.stdout!.on('data', (d) => {

@@ -17,7 +17,7 @@ import {
   startHarness,
   withParams,
   type Harness,
-} from './harness.js';
+} from '../support/oauth-harness.js';
 
 const SESSION_REDIRECT = 'https://session.example/vault/back';
 

@@ -17,7 +17,7 @@ import {
   startHarness,
   withParams,
   type Harness,
-} from './harness.js';
+} from '../support/oauth-harness.js';
 
 describe.each(backends)('OAuth token lifecycle (%s)', (backend) => {
   let h: Harness;

@@ -3,8 +3,8 @@
 import { expect } from 'vitest';
 import { readJson } from '../../src/store/database.js';
 import { setConnectorEnabled, setRedirectUris } from '../../src/vault/applications.js';
-import { startCoffer, type Backend, type TestCoffer } from '../support/coffer.js';
-import { followRedirects, startProvider, tempDir, type ConnectorOptions, type TestProvider } from '../support/oidc.js';
+import { startCoffer, type Backend, type TestCoffer } from './coffer.js';
+import { followRedirects, startProvider, tempDir, type ConnectorOptions, type TestProvider } from './oidc.js';
 
 export const APP_REDIRECT = 'https://app.example/oauth/done';
 /** A plain OAuth client of the provider (the test itself), used to obtain tokens without Coffer. */

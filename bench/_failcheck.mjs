@@ -1,0 +1,350 @@
+// `npm run bench`: req/s of an authenticated `GET /vault/connections/crm/pipedrive` against a bare fastify hello-world.
+//
+// Every server runs in its own child process (bench/serve-hello.mjs, bench/serve-coffer.mjs) so autocannon, here,
+// never shares an event loop with what it measures. Backends: SQLite always; PostgreSQL when BENCH_DATABASE_URL or
+// TEST_DATABASE_URL is set (then it must be reachable), else postgres://postgres@127.0.0.1:5432/test if reachable.
+//
+// Environment:
+//   BENCH_DURATION      seconds per measured run (default 10; a 2 s warm-up run precedes each)
+//   BENCH_CONNECTIONS   concurrent connections (default 50)
+//   BENCH_DATABASE_URL  PostgreSQL base URL (falls back to TEST_DATABASE_URL, then the default above)
+//   BENCH_PROFILE=1     start the Coffer children with `node --cpu-prof` (profiles in bench/results/profiles/)
+//
+// Goal: the Coffer scenario reaches at least half the hello-world baseline's req/s (ratio ≥ 0.5).
+//
+// Then, with PostgreSQL only, the refresh storm (benc./_storm_broken.mjs): 1 000 concurrent `GET …/credentials` on an
+// expired OAuth token, split over 2 Coffer instances on one schema, against a real OAuth provider. It must cause exactly
+// 1 refresh at the provider, no errors and 1 distinct token; its own table reports those and p50/p99/max latency.
+//
+// Results go to stdout (tables) and bench/results/latest.json. Exit code 1 if any run saw a non-2xx or an error, or
+// the refresh storm FAILED (refreshes ≠ 1, errors, more than one token, or a set-up error).
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { printStormTable, runRefreshStorm, STORM_CALLS, STORM_INSTANCES } from './_storm_broken.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const resultsDir = path.join(here, 'results');
+const GOAL_RATIO = 0.5;
+const DEFAULT_PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
+
+function positiveNumber(name, fallback) {
+  const raw = process.env[name]?.trim();
+  if (!raw) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
+  return value;
+}
+
+const DURATION = positiveNumber('BENCH_DURATION', 10);
+const WARMUP = 2;
+const CONNECTIONS = Math.round(positiveNumber('BENCH_CONNECTIONS', 50));
+const PROFILE = process.env.BENCH_PROFILE === '1';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Child processes: started with a piped stdin (they exit when it closes), always stopped, even on errors.
+
+const children = new Set();
+
+function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+}
+
+function startChild(name, script, env = {}, { profile = false } = {}) {
+  const execArgv = [];
+  if (profile) {
+    const dir = path.join(resultsDir, 'profiles');
+    fs.mkdirSync(dir, { recursive: true });
+    execArgv.push('--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`);
+  }
+  const child = spawn(process.execPath, [...execArgv, path.join(here, script)], {
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  track(child);
+  child.benchName = name;
+
+  return new Promise((resolve, reject) => {
+    const lines = readline.createInterface({ input: child.stdout });
+    let ready = false;
+    const timer = setTimeout(() => fail(new Error(`${name}: no ready line within 60 s`)), 60_000);
+    function fail(error) {
+      if (ready) return;
+      ready = true;
+      clearTimeout(timer);
+      reject(error);
+    }
+    lines.on('line', (line) => {
+      if (ready) {
+        process.stderr.write(`[${name}] ${line}\n`);
+        return;
+      }
+      let info;
+      try {
+        info = JSON.parse(line);
+      } catch {
+        process.stderr.write(`[${name}] ${line}\n`);
+        return;
+      }
+      if (!info.ready) return;
+      ready = true;
+      clearTimeout(timer);
+      resolve({ child, info });
+    });
+    child.once('error', fail);
+    child.once('exit', (code, signal) => fail(new Error(`${name} exited before it was ready (code ${code}, signal ${signal})`)));
+  });
+}
+
+async function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.stdin.end();
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    process.stderr.write(`[bench] ${child.benchName} did not exit within 15 s; killing it\n`);
+    child.kill('SIGKILL');
+  }, 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function stopAll() {
+  await Promise.all([...children].map(stopChild));
+}
+
+// Last resort: whatever happens to this process, no child outlives it.
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    process.stderr.write(`\n[bench] ${signal}: stopping the servers\n`);
+    stopAll().finally(() => process.exit(130));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// PostgreSQL selection.
+
+async function reachable(url) {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return null;
+  } catch (error) {
+    return error;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+function redactUrl(raw) {
+  try {
+    const url = new URL(raw);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return '<unparseable URL>';
+  }
+}
+
+async function choosePostgres() {
+  const explicit = process.env.BENCH_DATABASE_URL?.trim() || process.env.TEST_DATABASE_URL?.trim() || null;
+  const url = explicit ?? DEFAULT_PG_URL;
+  const error = await reachable(url);
+  if (!error) return { url, note: `PostgreSQL: ${redactUrl(url)}${explicit ? '' : ' (default)'}` };
+  if (explicit) throw new Error(`PostgreSQL at ${redactUrl(url)} (from BENCH_DATABASE_URL/TEST_DATABASE_URL) is not reachable: ${error.message}`);
+  return { url: null, note: `PostgreSQL SKIPPED: BENCH_DATABASE_URL/TEST_DATABASE_URL unset and ${redactUrl(url)} unreachable (${error.message})` };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Measuring.
+
+async function sample(url, headers, check) {
+  const res = await fetch(url, { headers });
+  const text = await res.text();
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const problem = res.status !== 200 ? `status ${res.status}` : check(body);
+  if (problem) throw new Error(`sample request to ${url} failed the check (${problem}): ${text.slice(0, 500)}`);
+}
+
+async function cannon(url, headers, duration) {
+  const result = await autocannon({ url, headers, connections: CONNECTIONS, duration, pipelining: 1 });
+  return {
+    reqPerSecMean: result.requests.average,
+    reqPerSecStddev: result.requests.stddev,
+    latencyMeanMs: result.latency.average,
+    latencyP50Ms: result.latency.p50,
+    latencyP99Ms: result.latency.p99,
+    latencyMaxMs: result.latency.max,
+    totalRequests: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    durationS: result.duration,
+  };
+}
+
+async function measure(scenario, backend, url, headers) {
+  process.stderr.write(`[bench] ${scenario} (${backend}): ${WARMUP} s warm-up…\n`);
+  const warmup = await cannon(url, headers, WARMUP);
+  process.stderr.write(`[bench] ${scenario} (${backend}): ${DURATION} s measured run…\n`);
+  const run = await cannon(url, headers, DURATION);
+  process.stderr.write(`[bench] ${scenario} (${backend}): ${run.reqPerSecMean.toFixed(0)} req/s, p99 ${run.latencyP99Ms} ms, non-2xx ${run.non2xx}\n`);
+  return { scenario, backend, url, ...run, warmup: { non2xx: warmup.non2xx, errors: warmup.errors, timeouts: warmup.timeouts } };
+}
+
+async function benchHello() {
+  const { child, info } = await startChild('hello', 'serve-hello.mjs');
+  try {
+    const url = `${info.url}/`;
+    await sample(url, {}, (body) => (body?.hello === 'world' ? null : 'body is not {hello:"world"}'));
+    return await measure('hello-world baseline (GET /)', 'fastify', url, {});
+  } finally {
+    await stopChild(child);
+  }
+}
+
+async function benchCoffer(backend, pgUrl) {
+  const env = { BENCH_BACKEND: backend, ...(pgUrl ? { BENCH_PG_URL: pgUrl } : {}) };
+  const { child, info } = await startChild(`coffer-${backend}`, 'serve-coffer.mjs', env, { profile: PROFILE });
+  try {
+    const url = `${info.url}/vault/connections/crm/pipedrive`;
+    const headers = {
+      authorization: `Bearer ${info.apiKey}`,
+      'x-apideck-app-id': info.appId,
+      'x-apideck-consumer-id': info.consumerId,
+    };
+    await sample(url, headers, (body) => (body?.data?.state === 'callable' ? null : `data.state is ${JSON.stringify(body?.data?.state)}, not "callable"`));
+    return await measure('GET /vault/connections/crm/pipedrive (API key)', backend, url, headers);
+  } finally {
+    await stopChild(child);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reporting.
+
+function printTable(rows) {
+  const columns = ['scenario', 'backend', 'req/s (mean)', 'p99 latency ms', 'ratio vs baseline', 'non-2xx'];
+  const cells = rows.map((r) => [
+    r.scenario,
+    r.backend,
+    r.reqPerSecMean.toFixed(0),
+    String(r.latencyP99Ms),
+    r.ratio.toFixed(3),
+    r.errors || r.timeouts ? `${r.non2xx} (+${r.errors} errors, ${r.timeouts} timeouts)` : String(r.non2xx),
+  ]);
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
+  const numeric = [false, false, true, true, true, true];
+  const line = (row) => row.map((cell, i) => (numeric[i] ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ');
+  console.log(line(columns));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of cells) console.log(line(row));
+}
+
+async function main() {
+  const startedAt = new Date();
+  const postgres = await choosePostgres();
+  console.log(`Coffer benchmark — ${CONNECTIONS} connections, ${DURATION} s per run after a ${WARMUP} s warm-up, 127.0.0.1`);
+  console.log(`Node ${process.version}, ${os.cpus().length} CPU(s) (${os.cpus()[0]?.model ?? 'unknown'})`);
+  console.log(postgres.url ? postgres.note : `\n${'!'.repeat(78)}\n!!  ${postgres.note}\n${'!'.repeat(78)}\n`);
+
+  const baseline = await benchHello();
+  const rows = [baseline];
+  rows.push(await benchCoffer('sqlite'));
+  if (postgres.url) rows.push(await benchCoffer('postgres', postgres.url));
+  for (const row of rows) row.ratio = row.reqPerSecMean / baseline.reqPerSecMean;
+
+  console.log('');
+  printTable(rows);
+  console.log('');
+  console.log(`Goal: Coffer req/s ÷ hello-world req/s ≥ ${GOAL_RATIO}`);
+  const cofferRows = rows.slice(1);
+  for (const row of cofferRows) {
+    console.log(`  ${row.backend.padEnd(8)} ratio ${row.ratio.toFixed(3)} → ${row.ratio >= GOAL_RATIO ? 'MET' : 'NOT MET'}`);
+  }
+  if (!postgres.url) console.log(`  postgres SKIPPED (${postgres.note.replace(/^PostgreSQL SKIPPED: /, '')})`);
+
+  // Refresh storm (PostgreSQL only).
+  console.log('');
+  let storm;
+  if (!postgres.url) {
+    storm = { ran: false, reason: postgres.note };
+    console.log(`Refresh storm (${STORM_CALLS} concurrent calls on an expired token, ${STORM_INSTANCES} instances) SKIPPED: it needs PostgreSQL`);
+    console.log(`  (${postgres.note.replace(/^PostgreSQL SKIPPED: /, '')})`);
+  } else {
+    try {
+      storm = { ran: true, ...(await runRefreshStorm({ pgUrl: postgres.url, register: track })) };
+      console.log(`Refresh storm — ${storm.calls} concurrent GET /vault/connections/crm/<id>/credentials on an expired token, ${storm.instances} instances, one PostgreSQL schema`);
+      printStormTable(storm);
+      console.log(`  Bar: exactly 1 refresh at the provider, 0 errors, 1 distinct token → ${storm.failed ? 'FAILED' : 'MET'}`);
+    } catch (error) {
+      storm = { ran: true, failed: true, failures: [`set-up failed: ${error?.message ?? error}`] };
+      console.log(`Refresh storm FAILED during set-up: ${error?.stack ?? error}`);
+    }
+  }
+
+  const failures = rows.filter((r) => r.non2xx > 0 || r.errors > 0 || r.timeouts > 0 || r.warmup.non2xx > 0 || r.warmup.errors > 0);
+  const report = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()}`,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? null,
+    connections: CONNECTIONS,
+    durationSeconds: DURATION,
+    warmupSeconds: WARMUP,
+    goal: { ratio: GOAL_RATIO, met: cofferRows.every((r) => r.ratio >= GOAL_RATIO) },
+    postgres: postgres.url ? { ran: true, url: redactUrl(postgres.url) } : { ran: false, reason: postgres.note },
+    results: rows.map(({ url, ...rest }) => ({ ...rest, path: new URL(url).pathname })),
+    refreshStorm: storm,
+    failed: failures.length > 0 || Boolean(storm.failed),
+  };
+  fs.mkdirSync(resultsDir, { recursive: true });
+  fs.writeFileSync(path.join(resultsDir, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
+  console.log(`\nWrote ${path.relative(process.cwd(), path.join(resultsDir, 'latest.json'))}`);
+
+  if (failures.length) {
+    const bar = '!'.repeat(78);
+    console.error(`\n${bar}`);
+    for (const r of failures) {
+      console.error(
+        `!!  ${r.scenario} (${r.backend}): ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts` +
+          ` (warm-up: ${r.warmup.non2xx} non-2xx, ${r.warmup.errors} errors)`,
+      );
+    }
+    console.error(`!!  The benchmark is INVALID: every response must be 2xx.\n${bar}`);
+    process.exitCode = 1;
+  }
+  if (storm.failed) {
+    const bar = '!'.repeat(78);
+    console.error(`\n${bar}`);
+    for (const failure of storm.failures) console.error(`!!  refresh storm: ${failure}`);
+    console.error(`!!  The refresh storm FAILED: it must cause exactly 1 refresh, 0 errors and hand out 1 token.\n${bar}`);
+    process.exitCode = 1;
+  }
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(`\n[bench] FAILED: ${error?.stack ?? error}`);
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+}
