@@ -679,7 +679,7 @@ describe.each(backends)('@apideck/node 3.8.0 against Coffer (%s)', (backend) => 
         ['connectionsOne', 'GET', '/vault/connections/crm/no-such-crm', 404, 'no-such-crm'],
         ['connectionsDelete', 'DELETE', '/vault/connections/crm/pipedrive', 204, 'pipedrive'],
       ];
-      const calls = (data: Array<{ operation: { id: string } }>) => data.filter((l) => l.operation.id !== 'logsAll');
+      const calls = <T extends { operation: { id: string } }>(data: T[]) => data.filter((l) => l.operation.id !== 'logsAll');
       // The last call's log row is written right after its response; wait until it is there.
       const logs = await vi.waitFor(async () => {
         const res = await sdk.vault.logsAll({ limit: 50 });
