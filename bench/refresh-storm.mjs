@@ -180,18 +180,65 @@ function cleanEnv(env) {
   return { ...out, ...env };
 }
 
-async function cli(args, env) {
-  const { code, stdout, stderr } = await new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(env), cwd: os.tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
+const CLI_TIMEOUT_MS = 60_000;
+const CLI_EXIT_GRACE_MS = 5_000;
+
+/**
+ * `node dist/cli.js …args --json`; resolves with the parsed JSON it printed.
+ *
+ * A PostgreSQL one-shot command can print its result and then never exit: the store's change feed opens its LISTEN
+ * connection in the background (src/store/change-feed.ts) and, when the command closes the store before that
+ * connection is up, the connection is made afterwards and keeps the process alive. The command prints only after its
+ * work is done (and only on success), so a complete JSON line on stdout followed by no exit within
+ * CLI_EXIT_GRACE_MS counts as success: the process is killed and a note goes to stderr.
+ */
+function cli(args, env, register) {
+  const label = `coffer ${args.join(' ')}`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args, '--json'], { env: cleanEnv(env), cwd: os.tmpdir(), stdio: ['pipe', 'pipe', 'pipe'] });
+    child.benchName = label;
+    register?.(child);
     let out = '';
     let err = '';
-    child.stdout.on('data', (d) => (out += d));
+    let parsed;
+    let graceTimer = null;
+    let settled = false;
+    const finish = (error, value) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(graceTimer);
+      clearTimeout(deadline);
+      if (error) reject(error);
+      else resolve(value);
+    };
+    const deadline = setTimeout(() => {
+      child.kill('SIGKILL');
+      finish(new Error(`${label} neither finished nor printed a result within ${CLI_TIMEOUT_MS / 1000} s: ${err || out}`));
+    }, CLI_TIMEOUT_MS);
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (parsed !== undefined || !out.endsWith('\n')) return;
+      try {
+        parsed = JSON.parse(out);
+      } catch {
+        return;
+      }
+      graceTimer = setTimeout(() => {
+        process.stderr.write(
+          `[bench] note: \`${label}\` printed its result but did not exit within ${CLI_EXIT_GRACE_MS / 1000} s ` +
+            '(a LISTEN connection of the PostgreSQL change feed opened after the store was closed?); killing it\n',
+        );
+        child.kill('SIGKILL');
+        finish(null, parsed);
+      }, CLI_EXIT_GRACE_MS);
+    });
     child.stderr.on('data', (d) => (err += d));
-    child.on('error', reject);
-    child.on('close', (exit) => resolve({ code: exit, stdout: out, stderr: err }));
+    child.on('error', (error) => finish(error));
+    child.on('close', (code, signal) => {
+      if (code === 0 && parsed !== undefined) finish(null, parsed);
+      else finish(new Error(`${label} exited with ${code ?? signal}: ${err || out}`));
+    });
   });
-  if (code !== 0) throw new Error(`coffer ${args.join(' ')} exited with ${code}: ${stderr || stdout}`);
-  return stdout;
 }
 
 async function freePort() {
@@ -330,7 +377,7 @@ const round1 = (n) => (n === null ? null : Math.round(n * 10) / 10);
  * last-resort cleanup. Resolves with the result (`failed` and `failures` say whether it met its bar); throws when the
  * set-up itself fails. Children, provider, schema and temp dirs are cleaned up either way.
  */
-export async function runRefreshStorm({ pgUrl, register, log = (line) => process.stderr.write(`[bench] ${line}\n`) }) {
+export async function runRefreshStorm({ pgUrl, register, onCleanup, log = (line) => process.stderr.write(`[bench] ${line}\n`) }) {
   const schema = `bench_storm_${crypto.randomBytes(6).toString('hex')}`;
   const connectorsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-bench-storm-connectors-'));
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-bench-storm-data-'));
@@ -338,6 +385,35 @@ export async function runRefreshStorm({ pgUrl, register, log = (line) => process
   const agents = [];
   let provider = null;
   let pool = null;
+  let cleaning = null;
+  // Memoised: runs from `finally`, or earlier from the caller's signal handler (through `onCleanup`).
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      const step = async (name, fn) => {
+        try {
+          await fn();
+        } catch (error) {
+          process.stderr.write(`[bench] refresh storm clean-up: ${name} failed: ${error?.stack ?? error}\n`);
+        }
+      };
+      for (const agent of agents) agent.destroy();
+      await step('stop Coffer instances', () => Promise.all(children.map(stop)));
+      await step('close the provider', () => provider?.close());
+      await step('close the pool', () => pool?.end());
+      await step(`drop schema ${schema}`, async () => {
+        const client = new pg.Client({ connectionString: pgUrl });
+        await client.connect();
+        try {
+          await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        } finally {
+          await client.end();
+        }
+      });
+      await step('remove temp dirs', () => {
+        for (const dir of [connectorsDir, dataDir]) fs.rmSync(dir, { recursive: true, force: true });
+      });
+    })());
+  const unregister = onCleanup?.(cleanup);
   try {
     const ports = [];
     for (let i = 0; i < STORM_INSTANCES; i++) ports.push(await freePort());
@@ -356,9 +432,9 @@ export async function runRefreshStorm({ pgUrl, register, log = (line) => process
       LOG_LEVEL: 'warn',
     };
     log(`refresh storm: schema ${schema}, provider ${provider.issuer}, instances ${instances.join(' ')}`);
-    const created = JSON.parse(await cli(['app', 'create', '--json'], env));
-    await cli(['connector', 'enable', serviceId, '--app', created.application_id, '--client-id', provider.clientId, '--client-secret', provider.clientSecret], env);
-    await cli(['app', 'set', '--app', created.application_id, '--redirect-uris', APP_REDIRECT], env);
+    const created = await cli(['app', 'create'], env, register);
+    await cli(['connector', 'enable', serviceId, '--app', created.application_id, '--client-id', provider.clientId, '--client-secret', provider.clientSecret], env, register);
+    await cli(['app', 'set', '--app', created.application_id, '--redirect-uris', APP_REDIRECT], env, register);
     const headers = { authorization: `Bearer ${created.api_key}`, 'x-apideck-app-id': created.application_id, 'x-apideck-consumer-id': CONSUMER };
 
     const serveEnv = { ...env, HOST: '127.0.0.1', COFFER_PUBLIC_URL: instances[0], COFFER_REFRESH_INTERVAL_SECONDS: '0' };
@@ -445,29 +521,8 @@ export async function runRefreshStorm({ pgUrl, register, log = (line) => process
       failures,
     };
   } finally {
-    const step = async (name, fn) => {
-      try {
-        await fn();
-      } catch (error) {
-        process.stderr.write(`[bench] refresh storm clean-up: ${name} failed: ${error?.stack ?? error}\n`);
-      }
-    };
-    for (const agent of agents) agent.destroy();
-    await step('stop Coffer instances', () => Promise.all(children.map(stop)));
-    await step('close the provider', () => provider?.close());
-    await step(`drop schema ${schema}`, async () => {
-      const client = new pg.Client({ connectionString: pgUrl });
-      await client.connect();
-      try {
-        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      } finally {
-        await client.end();
-      }
-    });
-    await step('close the pool', () => pool?.end());
-    await step('remove temp dirs', () => {
-      for (const dir of [connectorsDir, dataDir]) fs.rmSync(dir, { recursive: true, force: true });
-    });
+    await cleanup();
+    unregister?.();
   }
 }
 

@@ -115,8 +115,17 @@ async function stopChild(child) {
   clearTimeout(timer);
 }
 
+// Clean-ups a scenario registers while it runs (the refresh storm's schema and temp dirs), run on SIGINT/SIGTERM too.
+const cleanups = new Set();
+
+function onCleanup(fn) {
+  cleanups.add(fn);
+  return () => cleanups.delete(fn);
+}
+
 async function stopAll() {
   await Promise.all([...children].map(stopChild));
+  await Promise.all([...cleanups].map((fn) => fn()));
 }
 
 // Last resort: whatever happens to this process, no child outlives it.
@@ -288,7 +297,7 @@ async function main() {
     console.log(`  (${postgres.note.replace(/^PostgreSQL SKIPPED: /, '')})`);
   } else {
     try {
-      storm = { ran: true, ...(await runRefreshStorm({ pgUrl: postgres.url, register: track })) };
+      storm = { ran: true, ...(await runRefreshStorm({ pgUrl: postgres.url, register: track, onCleanup })) };
       console.log(`Refresh storm — ${storm.calls} concurrent GET /vault/connections/crm/<id>/credentials on an expired token, ${storm.instances} instances, one PostgreSQL schema`);
       printStormTable(storm);
       console.log(`  Bar: exactly 1 refresh at the provider, 0 errors, 1 distinct token → ${storm.failed ? 'FAILED' : 'MET'}`);

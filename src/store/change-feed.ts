@@ -41,6 +41,7 @@ export function postgresChangeFeed(connectionString: string, options: string | u
   let changed = false;
   let listener: pg.Client | null = null;
   let closed = false;
+  let connecting: Promise<void> = Promise.resolve();
   const connect = async () => {
     const client = new pg.Client({ connectionString, ...(options ? { options } : {}) });
     client.on('notification', () => {
@@ -50,13 +51,18 @@ export function postgresChangeFeed(connectionString: string, options: string | u
     client.on('error', () => {
       changed = true;
       listener = null;
-      if (!closed) setTimeout(() => void connect().catch(() => undefined), 1000).unref();
+      if (!closed) setTimeout(() => (connecting = connect().catch(() => undefined)), 1000).unref();
     });
     await client.connect();
+    // close() may have run while this connection was being made: it must not keep the process alive.
+    if (closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
     await client.query(`LISTEN "${channel}"`);
     listener = client;
   };
-  void connect().catch(() => {
+  connecting = connect().catch(() => {
     changed = true;
   });
   return {
@@ -71,7 +77,9 @@ export function postgresChangeFeed(connectionString: string, options: string | u
     },
     async close() {
       closed = true;
+      await connecting;
       await listener?.end().catch(() => undefined);
+      listener = null;
     },
   };
 }
