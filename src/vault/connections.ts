@@ -33,8 +33,16 @@ async function extrasFor(ctx: VaultContext, scope: Scope, unifiedApi: string, se
   return { consents, customMappings, sessionRedirectUri: scope.redirectUri };
 }
 
-async function view(ctx: VaultContext, scope: Scope, integration: Integration, unifiedApi: string, rec: ConnectionRecord | null, onlyResource?: string) {
-  const extras = await extrasFor(ctx, scope, unifiedApi, integration.def.id, rec !== null);
+async function view(
+  ctx: VaultContext,
+  scope: Scope,
+  integration: Integration,
+  unifiedApi: string,
+  rec: ConnectionRecord | null,
+  onlyResource?: string,
+  preloaded?: ViewExtras,
+) {
+  const extras = rec === null ? { sessionRedirectUri: scope.redirectUri } : (preloaded ?? (await extrasFor(ctx, scope, unifiedApi, integration.def.id, true)));
   return connectionView(ctx.keyring, ctx.publicUrl, integration.def, unifiedApi, scope.applicationId, scope.consumerId, integration.appConnector, rec, extras, onlyResource);
 }
 
@@ -73,7 +81,9 @@ export async function listConnections(
 
 export async function getConnection(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string) {
   const integration = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
-  return view(ctx, scope, integration, unifiedApi, await loadConnection(ctx, scope, serviceId));
+  // One round trip on PostgreSQL: consents and mappings are read alongside the connection (empty when it has none).
+  const [rec, extras] = await Promise.all([loadConnection(ctx, scope, serviceId), extrasFor(ctx, scope, unifiedApi, serviceId, true)]);
+  return view(ctx, scope, integration, unifiedApi, rec, undefined, extras);
 }
 
 function checkConfiguration(def: ConnectorDefinition, configuration: NonNullable<ConnectionPatch['configuration']>): StoredConfiguration[] {
