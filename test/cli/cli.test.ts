@@ -1,7 +1,6 @@
 // The BUILT `coffer` CLI (dist/cli.js) as a subprocess, on SQLite while a `coffer serve` runs on the same store,
 // plus an `npm start`-style first run and (with TEST_DATABASE_URL) one PostgreSQL run.
 // `npm test` builds first (pretest); when running vitest directly, `npm run build` first.
-import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,7 +9,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCatalogue } from '../../src/connectors/loader.js';
 import { dropSchema, postgresUrlWithSchema } from '../support/coffer.js';
-import { CLI, cliChildren, runCli, spawnCli } from '../support/cli.js';
+import { CLI, cliChildren, runCli, serveCli, stopCli, type ServedCli } from '../support/cli.js';
 
 const CATALOGUE_IDS = loadCatalogue().ids();
 
@@ -48,51 +47,9 @@ async function fails(args: string[], env: Record<string, string>): Promise<strin
   return result.stderr.slice('coffer: '.length).trimEnd();
 }
 
-interface Server {
-  child: ChildProcess;
-  /** Where to reach it from here. */
-  url: string;
-  /** What it printed as its URL. */
-  printedUrl: string;
-  stdout: () => string;
-  stderr: () => string;
-}
-
-/** Spawns `coffer serve …` and resolves once it has printed its whole banner. */
-function serve(args: string[], env: Record<string, string>): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const child = spawnCli(['serve', ...args], env);
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => reject(new Error(`coffer serve did not start:\n${stdout}\n${stderr}`)), 20_000);
-    child.stdout!.on('data', (d) => {
-      stdout += d;
-      const match = /Coffer is listening on (http:\/\/[^\s/]+)/.exec(stdout);
-      if (match && /API reference: \S+\n/.test(stdout)) {
-        clearTimeout(timer);
-        const port = new URL(match[1]).port;
-        resolve({ child, url: `http://127.0.0.1:${port}`, printedUrl: match[1], stdout: () => stdout, stderr: () => stderr });
-      }
-    });
-    child.stderr!.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      children.delete(child);
-      clearTimeout(timer);
-      reject(new Error(`coffer serve exited with ${code}:\n${stdout}\n${stderr}`));
-    });
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
-  children.delete(child);
-}
+type Server = ServedCli;
+const serve = serveCli;
+const stop = stopCli;
 
 async function connections(url: string, appId: string, apiKey: string, consumerId = 'cli-consumer'): Promise<{ status: number; body: any }> {
   const res = await fetch(`${url}/vault/connections`, {

@@ -2,7 +2,6 @@
 // re-read + compare-and-swap), one in-process Coffer per backend (single-flight), the background refresher, and
 // tokens whose expiry is unknown (refreshed only when a caller reports the token as rejected).
 // Spawns the BUILT CLI (dist/cli.js): `npm run build` first when running vitest directly.
-import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -12,7 +11,7 @@ import { setConnectorEnabled, setRedirectUris } from '../../src/vault/applicatio
 import { resolveIntegration } from '../../src/vault/integrations.js';
 import { backends, dropSchema, postgresUrlWithSchema, startCoffer, type TestCoffer } from '../support/coffer.js';
 import { followRedirects, startProvider, tempDir, type TestProvider } from '../support/oidc.js';
-import { cliChildren, runCli, spawnCli } from '../support/cli.js';
+import { cliChildren, runCli, serveCli, stopCli } from '../support/cli.js';
 
 const APP_REDIRECT = 'https://app.example/done';
 const BURST = 200;
@@ -84,37 +83,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** `coffer serve --port N`; resolves once the banner is complete. */
-function serve(port: number, env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawnCli(['serve', '--port', String(port)], env);
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`coffer serve did not start:\n${output}`)), 20_000);
-    child.stdout!.on('data', (d) => {
-      output += d;
-      if (/Coffer is listening on /.test(output) && /API reference: \S+\n/.test(output)) {
-        clearTimeout(timer);
-        resolve({ child, output: () => output });
-      }
-    });
-    child.stderr!.on('data', (d) => (output += d));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      children.delete(child);
-      clearTimeout(timer);
-      reject(new Error(`coffer serve exited with ${code}:\n${output}`));
-    });
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
+const serve = (port: number, env: Record<string, string>) => serveCli(['--port', String(port)], env);
+const stop = stopCli;
 
 describe.each(clusterBackends)('exactly-once refresh across two coffer serve processes (%s)', () => {
   let provider: TestProvider;

@@ -45,3 +45,48 @@ export function runCli(args: string[], env: Record<string, string>): Promise<Cli
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+export interface ServedCli {
+  child: ChildProcess;
+  /** Where to reach it from here. */
+  url: string;
+  /** What it printed as its URL. */
+  printedUrl: string;
+  stdout: () => string;
+  stderr: () => string;
+}
+
+/** Spawns `coffer serve …` and resolves once it has printed its whole banner. */
+export function serveCli(args: string[], env: Record<string, string>): Promise<ServedCli> {
+  return new Promise((resolve, reject) => {
+    const child = spawnCli(['serve', ...args], env);
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => reject(new Error(`coffer serve did not start:\n${stdout}\n${stderr}`)), 20_000);
+    child.stdout!.on('data', (d) => {
+      stdout += d;
+      const match = /Coffer is listening on (http:\/\/[^\s/]+)/.exec(stdout);
+      if (match && /API reference: \S+\n/.test(stdout)) {
+        clearTimeout(timer);
+        const port = new URL(match[1]).port;
+        resolve({ child, url: `http://127.0.0.1:${port}`, printedUrl: match[1], stdout: () => stdout, stderr: () => stderr });
+      }
+    });
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`coffer serve exited with ${code}:\n${stdout}\n${stderr}`));
+    });
+  });
+}
+
+/** SIGTERM, then SIGKILL after 5 s. */
+export async function stopCli(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
