@@ -21,6 +21,7 @@ import { customMappingRoutes } from './routes/custom-mappings.js';
 import { resourceRoutes } from './routes/resources.js';
 import { sessionAndLogRoutes } from './routes/sessions-logs.js';
 import { systemRoutes } from './routes/system.js';
+import { hostedVaultRoutes } from './routes/hosted-vault.js';
 
 export interface AppOptions {
   ctx: VaultContext;
@@ -112,6 +113,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(resourceRoutes(ctx, options.refresher));
   await app.register(customMappingRoutes(ctx));
   await app.register(sessionAndLogRoutes(ctx, logs));
+  await app.register(hostedVaultRoutes());
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -5,6 +5,7 @@ import { verifyAuthorizeState, type AuthorizeStateClaims } from '../vault/author
 import { readJson } from '../store/database.js';
 import { invalidRequest } from './flow-error.js';
 import { useStateOnce } from './flows.js';
+import { verifySession } from '../vault/sessions.js';
 
 export interface BrowserRequest {
   serviceId: string;
@@ -30,6 +31,7 @@ export async function checkRedirectUri(ctx: VaultContext, request: BrowserReques
   const uri = request.redirectUri;
   if (!uri) throw invalidRequest('missing_redirect_uri', 'The redirect_uri parameter is required');
   if (uri === claims.redirectUri) return uri;
+  if (await isOwnSessionPage(ctx, uri, claims)) return uri;
   const app = await ctx.db.selectFrom('applications').select('redirect_uris').where('id', '=', claims.applicationId).executeTakeFirst();
   const allowed = readJson<string[]>(app?.redirect_uris, []);
   if (!allowed.includes(uri)) {
@@ -41,5 +43,22 @@ export async function checkRedirectUri(ctx: VaultContext, request: BrowserReques
 export async function useState(ctx: VaultContext, claims: VerifiedState): Promise<void> {
   if (!(await useStateOnce(ctx.db, claims.applicationId, claims.jti, claims.exp))) {
     throw invalidRequest('state_used', 'This state has already been used; start again from the application');
+  }
+}
+
+/**
+ * The Hosted Vault page (`<public URL>/session/<token>`, nothing after it) of a valid session for the same
+ * application and consumer: the page the consumer clicked Authorize on may always be returned to.
+ */
+async function isOwnSessionPage(ctx: VaultContext, uri: string, claims: VerifiedState): Promise<boolean> {
+  const prefix = `${ctx.publicUrl}/session/`;
+  if (!uri.startsWith(prefix)) return false;
+  const token = uri.slice(prefix.length);
+  if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) return false;
+  try {
+    const session = await verifySession(ctx, token);
+    return session.application_id === claims.applicationId && session.consumer_id === claims.consumerId;
+  } catch {
+    return false;
   }
 }
