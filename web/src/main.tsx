@@ -171,12 +171,31 @@ function validate(fields: Json[], values: Record<string, any>): Record<string, s
   return errors;
 }
 
+
+type Message = { kind: 'ok' | 'error'; text: string };
+
+/** A form's outcome: success is announced politely, an error as an alert. */
+function FormMessage({ message }: { message: Message | null }) {
+  return (
+    <>
+      <div role="status" aria-live="polite" class="status">
+        {message?.kind === 'ok' && <p class="ok">{message.text}</p>}
+      </div>
+      {message?.kind === 'error' && (
+        <p role="alert" class="error">
+          {message.text}
+        </p>
+      )}
+    </>
+  );
+}
+
 function SettingsForm(props: { connection: Json; api: Api; onSaved: (c: Json) => void; fields: Json[]; submitLabel: string }) {
   const c = props.connection;
   const fields = props.fields.filter((f: Json) => !f.hidden);
   const [values, setValues] = useState<Record<string, any>>(() => Object.fromEntries(fields.map((f: Json) => [f.id, f.value ?? ''])));
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const [message, setMessage] = useState<Message | null>(null);
   const [busy, setBusy] = useState(false);
 
   async function submit(e: Event) {
@@ -214,14 +233,7 @@ function SettingsForm(props: { connection: Json; api: Api; onSaved: (c: Json) =>
       {fields.map((f: Json) => (
         <FieldInput key={f.id} f={f} prefix="form" value={values[f.id]} error={errors[f.id]} onChange={(v) => setValues({ ...values, [f.id]: v })} />
       ))}
-      <div role="status" aria-live="polite" class="status">
-        {message?.kind === 'ok' && <p class="ok">{message.text}</p>}
-      </div>
-      {message?.kind === 'error' && (
-        <p role="alert" class="error">
-          {message.text}
-        </p>
-      )}
+      <FormMessage message={message} />
       <button type="submit" disabled={busy}>
         {busy ? 'Saving…' : props.submitLabel}
       </button>
@@ -237,7 +249,7 @@ function ResourceSettings(props: { connection: Json; api: Api }) {
   const [resource, setResource] = useState(resources[0] ?? '');
   const [defaults, setDefaults] = useState<Json[] | null>(null);
   const [fields, setFields] = useState<Json[]>([]);
-  const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const [message, setMessage] = useState<Message | null>(null);
 
   useEffect(() => {
     if (!resource) return;
@@ -291,14 +303,7 @@ function ResourceSettings(props: { connection: Json; api: Api }) {
           );
         })
       )}
-      <div role="status" aria-live="polite" class="status">
-        {message?.kind === 'ok' && <p class="ok">{message.text}</p>}
-      </div>
-      {message?.kind === 'error' && (
-        <p role="alert" class="error">
-          {message.text}
-        </p>
-      )}
+      <FormMessage message={message} />
       <button type="submit" disabled={defaults === null}>
         Save settings
       </button>
@@ -367,7 +372,7 @@ function Detail(props: { session: Session; api: Api; connection: Json; onBack: (
   const c = props.connection;
   const [tab, setTab] = useState<'connection' | 'settings' | 'logs'>('connection');
   const [confirm, setConfirm] = useState<null | 'delete' | 'disconnect'>(null);
-  const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(props.flash ? { kind: 'ok', text: props.flash } : null);
+  const [message, setMessage] = useState<Message | null>(props.flash ? { kind: 'ok', text: props.flash } : null);
   const isOAuth = c.auth_type === 'oauth2' && c.oauth_grant_type === 'authorization_code';
   const connected = c.state !== 'available';
   const required: string[] = c.settings_required_for_authorization ?? [];
@@ -419,14 +424,7 @@ function Detail(props: { session: Session; api: Api; connection: Json; onBack: (
         </div>
         <Badge state={c.state} />
       </header>
-      <div role="status" aria-live="polite" class="status">
-        {message?.kind === 'ok' && <p class="ok">{message.text}</p>}
-      </div>
-      {message?.kind === 'error' && (
-        <p role="alert" class="error">
-          {message.text}
-        </p>
-      )}
+      <FormMessage message={message} />
       {tabs.length > 1 && (
         <div role="tablist" aria-label="Connection sections" class="tabs" onKeyDown={onTabKey}>
           {tabs.map(([t, label]) => (
