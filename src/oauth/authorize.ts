@@ -7,7 +7,7 @@ import { VaultError } from '../vault/errors.js';
 import { isBlank, withDefaults } from '../vault/connection-state.js';
 import { oauthClientFor, type OAuthClient } from './client.js';
 import { invalidRequest, OAuthFlowError } from './flow-error.js';
-import { createFlow } from './flows.js';
+import { createFlow, newFlowId } from './flows.js';
 import { checkRedirectUri, checkState, useState, type BrowserRequest, type VerifiedState } from './state-checks.js';
 
 export interface AuthorizeRequest extends BrowserRequest {
@@ -72,19 +72,19 @@ export async function startAuthorization(ctx: VaultContext, request: AuthorizeRe
   const client = await asPage(() => oauthClientFor(ctx, claims.applicationId, integration.def, integration.appConnector, settings));
   await useState(ctx, claims);
   const verifier = client.settings.pkce ? oauth.generateRandomCodeVerifier() : null;
-  const flowId = await createFlow(ctx.db, {
+  // The verifier and the return URL (which may hold the Hosted Vault's session token) are sealed to this flow's row.
+  const flowId = newFlowId();
+  const seal = (field: string, value: string) => ctx.keyring.seal({ applicationId: claims.applicationId, ownerId: flowId, field }, value);
+  await createFlow(ctx.db, {
+    id: flowId,
     application_id: claims.applicationId,
     consumer_id: claims.consumerId,
     service_id: claims.serviceId,
     unified_api: claims.unifiedApi,
-    redirect_uri: redirectUri,
-    code_verifier: null,
+    redirect_uri: await seal('redirect_uri', redirectUri),
+    code_verifier: verifier ? await seal('code_verifier', verifier) : null,
     nonce: request.nonce ?? null,
     scope: request.scope ?? null,
   });
-  if (verifier) {
-    const sealed = await ctx.keyring.seal({ applicationId: claims.applicationId, ownerId: flowId, field: 'code_verifier' }, verifier);
-    await ctx.db.updateTable('oauth_flows').set({ code_verifier: sealed }).where('id', '=', flowId).execute();
-  }
   return buildAuthorizationUrl(ctx, client, flowId, verifier, request.scope);
 }

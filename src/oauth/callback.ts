@@ -27,10 +27,10 @@ async function takeFlow(ctx: VaultContext, state: string): Promise<PendingFlow> 
   const flow = await consumeFlow(ctx.db, state);
   if (flow) {
     const scope = { applicationId: flow.application_id, consumerId: flow.consumer_id };
-    const codeVerifier = flow.code_verifier
-      ? await ctx.keyring.open({ applicationId: flow.application_id, ownerId: flow.id, field: 'code_verifier' }, flow.code_verifier)
-      : null;
-    return { state, scope, serviceId: flow.service_id, unifiedApi: flow.unified_api, redirectUri: flow.redirect_uri, codeVerifier, nonce: flow.nonce };
+    const open = (field: string, sealed: string) => ctx.keyring.open({ applicationId: flow.application_id, ownerId: flow.id, field }, sealed);
+    const codeVerifier = flow.code_verifier ? await open('code_verifier', flow.code_verifier) : null;
+    const redirectUri = await open('redirect_uri', flow.redirect_uri);
+    return { state, scope, serviceId: flow.service_id, unifiedApi: flow.unified_api, redirectUri, codeVerifier, nonce: flow.nonce };
   }
   const now = Date.now();
   const appState = await ctx.db.selectFrom('callback_states').selectAll().where('state', '=', state).where('expires_at', '>', now).executeTakeFirst();

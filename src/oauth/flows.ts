@@ -8,10 +8,12 @@ type Db = Kysely<Database> | Transaction<Database>;
 /** How long a user may spend at the provider between authorize and callback. */
 export const FLOW_TTL_MS = 10 * 60 * 1000;
 
-export async function createFlow(db: Db, flow: Omit<OAuthFlowsTable, 'id' | 'used_at' | 'created_at' | 'expires_at'>): Promise<string> {
+export const newFlowId = () => crypto.randomBytes(32).toString('base64url');
+
+export async function createFlow(db: Db, flow: Omit<OAuthFlowsTable, 'used_at' | 'created_at' | 'expires_at'>): Promise<string> {
   const now = Date.now();
-  const id = crypto.randomBytes(32).toString('base64url');
-  await db.insertInto('oauth_flows').values({ ...flow, id, used_at: null, created_at: now, expires_at: now + FLOW_TTL_MS }).execute();
+  const { id } = flow;
+  await db.insertInto('oauth_flows').values({ ...flow, used_at: null, created_at: now, expires_at: now + FLOW_TTL_MS }).execute();
   await db.deleteFrom('oauth_flows').where('expires_at', '<', now - FLOW_TTL_MS).execute();
   return id;
 }

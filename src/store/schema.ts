@@ -161,6 +161,7 @@ export interface OAuthFlowsTable {
   consumer_id: string;
   service_id: string;
   unified_api: string;
+  /** Sealed: the Hosted Vault's return URL holds its session token. */
   redirect_uri: string;
   /** Sealed PKCE verifier; null when the connector disables PKCE. */
   code_verifier: string | null;
