@@ -18,6 +18,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { stopChild } from './stop-child.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CLI = path.join(here, '..', 'dist', 'cli.js');
@@ -287,18 +288,7 @@ function serve(name, port, env, register) {
   return { child, started };
 }
 
-async function stop(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.stdin?.end();
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => {
-    process.stderr.write(`[bench] ${child.benchName} did not exit within 15 s; killing it\n`);
-    child.kill('SIGKILL');
-  }, 15_000);
-  await exited;
-  clearTimeout(timer);
-}
+const stop = stopChild;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The storm.

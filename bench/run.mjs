@@ -26,6 +26,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { stopChild } from './stop-child.mjs';
 import { printStormTable, runRefreshStorm, STORM_CALLS, STORM_INSTANCES } from './refresh-storm.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -102,18 +103,6 @@ function startChild(name, script, env = {}, { profile = false } = {}) {
   });
 }
 
-async function stopChild(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.stdin.end();
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => {
-    process.stderr.write(`[bench] ${child.benchName} did not exit within 15 s; killing it\n`);
-    child.kill('SIGKILL');
-  }, 15_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 // Clean-ups a scenario registers while it runs (the refresh storm's schema and temp dirs), run on SIGINT/SIGTERM too.
 const cleanups = new Set();
