@@ -16,6 +16,8 @@ import {
   setRedirectUris,
 } from './vault/applications.js';
 import { VaultError } from './vault/errors.js';
+import { createWebhook, deleteWebhook, listWebhooks, rotateWebhookSecret } from './events/subscriptions.js';
+import { redeliverEvent } from './events/delivery-log.js';
 
 class UsageError extends Error {}
 
@@ -31,6 +33,10 @@ const USAGE = `Usage: coffer <command> [options]
   connector show SERVICE_ID                one connector's definition
   connector enable|disable SERVICE_ID --app ID [--client-id X --client-secret Y --scopes "a b"]
   connector check DIR                      validate connector files without starting
+  webhook add --app ID --url URL [--events "vault.connection.created,…"] [--unified-api vault] [--description TEXT]
+  webhook list --app ID
+  webhook remove|rotate-secret WEBHOOK_ID --app ID
+  webhook redeliver EVENT_ID --app ID       send an event again to the subscriptions that take it
 
 Every command takes --json for machine-readable output. Storage is chosen as for the server:
 DATABASE_URL=postgres://… or SQLite under COFFER_DATA_DIR (default ./data).`;
@@ -46,6 +52,10 @@ const OPTIONS = {
   'client-id': { type: 'string' },
   'client-secret': { type: 'string' },
   scopes: { type: 'string' },
+  url: { type: 'string' },
+  events: { type: 'string' },
+  'unified-api': { type: 'string' },
+  description: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -200,6 +210,72 @@ async function connector(sub: string | undefined, positionals: string[], values:
   throw new UsageError('connector takes list, enable, disable or check');
 }
 
+async function webhook(sub: string | undefined, positionals: string[], values: Values): Promise<void> {
+  const json = Boolean(values.json);
+  const appId = need(values.app, '--app');
+  if (sub === 'add') {
+    const created = await withRuntime((rt) =>
+      createWebhook(
+        rt.ctx,
+        appId,
+        {
+          delivery_url: need(values.url, '--url'),
+          events: (values.events ?? '*').split(/[\s,]+/).filter(Boolean),
+          unified_api: values['unified-api'] ?? 'vault',
+          description: values.description ?? null,
+        },
+        null,
+        { allowPrivateNetworks: rt.config.webhooks.allowPrivateNetworks },
+      ),
+    );
+    print(
+      json,
+      { ...created.webhook, secret: created.secret },
+      [
+        `Webhook ${created.webhook.id} → ${created.webhook.delivery_url} (${created.webhook.events.join(', ')})`,
+        `Signing secret (Standard Webhooks, shown once): ${created.secret}`,
+        'x-apideck-signature on its deliveries is keyed with that secret too (subscribe through the API to key it with an API key).',
+      ].join('\n'),
+    );
+    return;
+  }
+  if (sub === 'list') {
+    const page = await withRuntime((rt) => listWebhooks(rt.ctx, appId, { limit: 200 }));
+    print(
+      json,
+      page.data,
+      page.data.length === 0
+        ? 'No webhooks'
+        : page.data.map((w) => `${w.id}  ${w.status.padEnd(8)} ${w.disabled_reason === 'none' ? '' : `(${w.disabled_reason}) `}${w.delivery_url}  ${w.events.join(',')}`).join('\n'),
+    );
+    return;
+  }
+  const target = positionals[0];
+  if (sub === 'remove') {
+    if (!target) throw new UsageError('webhook remove needs a WEBHOOK_ID');
+    const removed = await withRuntime((rt) => deleteWebhook(rt.ctx, appId, target));
+    print(json, removed, `Removed webhook ${removed.id}`);
+    return;
+  }
+  if (sub === 'rotate-secret') {
+    if (!target) throw new UsageError('webhook rotate-secret needs a WEBHOOK_ID');
+    const rotated = await withRuntime((rt) => rotateWebhookSecret(rt.ctx, appId, target));
+    print(json, { id: rotated.webhook.id, secret: rotated.secret }, `New signing secret for ${rotated.webhook.id}: ${rotated.secret}\n(the previous secret keeps signing alongside it for 24 hours)`);
+    return;
+  }
+  if (sub === 'redeliver') {
+    if (!target) throw new UsageError('webhook redeliver needs an EVENT_ID');
+    const webhooks = await withRuntime((rt) => redeliverEvent(rt.ctx, appId, target));
+    print(
+      json,
+      { event_id: target, webhooks },
+      webhooks.length === 0 ? `No enabled webhook takes event ${target}` : `Queued event ${target} for ${webhooks.join(', ')}; a running server delivers it`,
+    );
+    return;
+  }
+  throw new UsageError('webhook takes add, list, remove, rotate-secret or redeliver');
+}
+
 function describeConnector(def: ConnectorDefinition): string {
   const lines = [
     `${def.name} (${def.id}) — ${def.tag_line || def.website}`,
@@ -235,6 +311,8 @@ async function main(argv: string[]): Promise<void> {
       return key(sub, rest, values);
     case 'connector':
       return connector(sub, rest, values);
+    case 'webhook':
+      return webhook(sub, rest, values);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

@@ -26,6 +26,21 @@ export interface Config {
   allowPrivateUpstreams: boolean;
   /** Check saved API-key/basic credentials with the connector's verification request. */
   verifyCredentials: boolean;
+  webhooks: WebhookConfig;
+}
+
+export interface WebhookConfig {
+  /** Attempts per event and subscription before the subscription is disabled with `retry_limit`. */
+  maxAttempts: number;
+  /** Wait after the first failed attempt; doubles per attempt up to `backoffMaxMs`. */
+  backoffMs: number;
+  backoffMaxMs: number;
+  /** Per attempt; a receiver slower than this counts as failed (`status_code: 0`). */
+  timeoutMs: number;
+  /** How often this instance looks for due deliveries (0: this instance does not deliver). */
+  pollMs: number;
+  /** Allow delivery URLs on loopback and private addresses. */
+  allowPrivateNetworks: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -61,6 +76,24 @@ function nonNegativeInteger(raw: string | undefined, name: string, fallback: num
   const value = Number(raw.trim());
   if (!Number.isInteger(value) || value < 0) throw new ConfigError(`${name} must be a non-negative integer, got "${raw}"`);
   return value;
+}
+
+function webhookConfig(env: NodeJS.ProcessEnv): WebhookConfig {
+  const maxAttempts = nonNegativeInteger(env.COFFER_WEBHOOK_MAX_ATTEMPTS, 'COFFER_WEBHOOK_MAX_ATTEMPTS', 10);
+  if (maxAttempts < 1) throw new ConfigError('COFFER_WEBHOOK_MAX_ATTEMPTS must be at least 1');
+  const backoffMs = nonNegativeInteger(env.COFFER_WEBHOOK_BACKOFF_MS, 'COFFER_WEBHOOK_BACKOFF_MS', 30_000);
+  const backoffMaxMs = nonNegativeInteger(env.COFFER_WEBHOOK_BACKOFF_MAX_MS, 'COFFER_WEBHOOK_BACKOFF_MAX_MS', 6 * 3_600_000);
+  if (backoffMaxMs < backoffMs) throw new ConfigError('COFFER_WEBHOOK_BACKOFF_MAX_MS must not be below COFFER_WEBHOOK_BACKOFF_MS');
+  const timeoutMs = nonNegativeInteger(env.COFFER_WEBHOOK_TIMEOUT_MS, 'COFFER_WEBHOOK_TIMEOUT_MS', 60_000);
+  if (timeoutMs < 1) throw new ConfigError('COFFER_WEBHOOK_TIMEOUT_MS must be at least 1');
+  return {
+    maxAttempts,
+    backoffMs,
+    backoffMaxMs,
+    timeoutMs,
+    pollMs: nonNegativeInteger(env.COFFER_WEBHOOK_POLL_MS, 'COFFER_WEBHOOK_POLL_MS', 1_000),
+    allowPrivateNetworks: flag(env.COFFER_ALLOW_PRIVATE_WEBHOOKS, 'COFFER_ALLOW_PRIVATE_WEBHOOKS'),
+  };
 }
 
 /** Reads the environment once; any invalid value stops start-up with one clear line. */
@@ -105,5 +138,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { po
     allowInsecureProviders,
     allowPrivateUpstreams,
     verifyCredentials: env.COFFER_VERIFY_CREDENTIALS === undefined ? true : flag(env.COFFER_VERIFY_CREDENTIALS, 'COFFER_VERIFY_CREDENTIALS'),
+    webhooks: webhookConfig(env),
   };
 }

@@ -6,19 +6,31 @@ import type { Runtime } from './runtime.js';
 import { LogWriter } from './vault/logs.js';
 import { RefreshCoordinator } from './oauth/refresh.js';
 import { startBackgroundRefresher } from './oauth/background-refresher.js';
+import { WebhookDispatcher } from './events/dispatcher.js';
 
 export interface RunningServer {
   app: FastifyInstance;
   url: string;
   logs: LogWriter;
   refresher: RefreshCoordinator;
+  webhooks: WebhookDispatcher;
   close(): Promise<void>;
 }
 
 export async function startServer(runtime: Runtime, logger: Logger, listen: { port: number; host: string }): Promise<RunningServer> {
   const logs = new LogWriter(runtime.store.db, (error) => logger.error({ err: error }, 'could not write request logs'));
   const refresher = new RefreshCoordinator(runtime.ctx);
-  const app = await buildApp({ ctx: runtime.ctx, store: runtime.store, logs, logger, corsOrigins: runtime.config.corsOrigins, refresher });
+  const webhooks = new WebhookDispatcher(runtime.ctx, runtime.config.webhooks, logger);
+  const app = await buildApp({
+    ctx: runtime.ctx,
+    store: runtime.store,
+    logs,
+    logger,
+    corsOrigins: runtime.config.corsOrigins,
+    refresher,
+    webhookPolicy: { allowPrivateNetworks: runtime.config.webhooks.allowPrivateNetworks },
+    onEventsWritten: () => webhooks.nudge(),
+  });
   await app.listen({ port: listen.port, host: listen.host });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : listen.port;
@@ -32,14 +44,17 @@ export async function startServer(runtime: Runtime, logger: Logger, listen: { po
     { intervalMs: runtime.config.refreshIntervalSeconds * 1000, staleMs: runtime.config.refreshStaleDays * 86_400_000 },
     app.log,
   );
+  webhooks.start();
   return {
     app,
     refresher,
+    webhooks,
     url: `http://${host}:${port}`,
     logs,
     async close() {
       await stopRefresher();
       await app.close();
+      await webhooks.stop();
       await logs.flush();
     },
   };

@@ -22,6 +22,8 @@ import { resourceRoutes } from './routes/resources.js';
 import { sessionAndLogRoutes } from './routes/sessions-logs.js';
 import { systemRoutes } from './routes/system.js';
 import { hostedVaultRoutes } from './routes/hosted-vault.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import type { WebhookPolicy } from '../events/subscriptions.js';
 
 export interface AppOptions {
   ctx: VaultContext;
@@ -30,6 +32,9 @@ export interface AppOptions {
   logger: FastifyBaseLogger;
   corsOrigins: string[] | null;
   refresher: RefreshCoordinator;
+  webhookPolicy: WebhookPolicy;
+  /** Called after a request that may have written events, so they go out without waiting for the next poll. */
+  onEventsWritten?: () => void;
 }
 
 const BODY_LIMIT = 1024 * 1024;
@@ -104,6 +109,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onResponse', async (request, reply) => {
     recordApiCall(logs, new URL(ctx.publicUrl).host, request, reply);
     request.log.info({ method: request.method, path: loggablePath(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    if (request.method !== 'GET' && reply.statusCode < 400) options.onEventsWritten?.();
   });
 
   await app.register(systemRoutes(store));
@@ -113,6 +119,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(resourceRoutes(ctx, options.refresher));
   await app.register(customMappingRoutes(ctx));
   await app.register(sessionAndLogRoutes(ctx, logs));
+  await app.register(webhookRoutes(ctx, options.webhookPolicy));
   await app.register(hostedVaultRoutes());
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

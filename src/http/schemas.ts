@@ -122,3 +122,30 @@ export const ConnectionParams = Type.Object({ unified_api: Type.String(), servic
 export const ResourceParams = Type.Object({ unified_api: Type.String(), service_id: Type.String(), resource: Type.String() });
 export const TargetFieldParams = Type.Object({ unified_api: Type.String(), service_id: Type.String(), target_field_id: Type.String() });
 export const ConsumerParams = Type.Object({ consumer_id: Type.String() });
+
+const WebhookStatus = Type.Union([Type.Literal('enabled'), Type.Literal('disabled')]);
+const WebhookEvents = Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: 100 });
+
+export const CreateWebhookRequest = Type.Object(
+  {
+    description: Type.Optional(Nullable(Type.String({ maxLength: 500 }))),
+    unified_api: Type.String({ minLength: 1 }),
+    status: Type.Optional(WebhookStatus),
+    delivery_url: Type.String({ minLength: 1, maxLength: 2048 }),
+    events: WebhookEvents,
+  },
+  { additionalProperties: false },
+);
+
+export const UpdateWebhookRequest = Type.Object(
+  {
+    description: Type.Optional(Nullable(Type.String({ maxLength: 500 }))),
+    unified_api: Type.Optional(Type.String({ minLength: 1 })),
+    status: Type.Optional(WebhookStatus),
+    delivery_url: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
+    events: Type.Optional(WebhookEvents),
+  },
+  { additionalProperties: false },
+);
+
+export const WebhookParams = Type.Object({ id: Type.String({ minLength: 1 }) });

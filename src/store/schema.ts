@@ -190,6 +190,58 @@ export interface ConfirmTokensTable {
   created_at: number;
 }
 
+export interface WebhooksTable {
+  id: string;
+  application_id: string;
+  description: string | null;
+  unified_api: string;
+  status: 'enabled' | 'disabled';
+  disabled_reason: string;
+  delivery_url: string;
+  events: Json;
+  secret_sealed: string;
+  previous_secret_sealed: string | null;
+  previous_secret_expires_at: number | null;
+  /** The API key that subscribed, sealed: Apideck's `x-apideck-signature` is keyed with it. */
+  signing_key_sealed: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  application_id: string;
+  webhook_id: string;
+  event_id: string;
+  status: 'pending' | 'delivered' | 'failed' | 'cancelled';
+  attempts: number;
+  next_attempt_at: number;
+  last_status_code: number | null;
+  delivered_at: number | null;
+  created_at: number;
+}
+
+export interface WebhookAttemptsTable {
+  id: string;
+  application_id: string;
+  delivery_id: string;
+  webhook_id: string;
+  event_id: string;
+  event_type: string;
+  consumer_id: string;
+  service_id: string;
+  unified_api: string;
+  endpoint: string;
+  execution_attempt: number;
+  status_code: number;
+  success: number;
+  retry_scheduled: number;
+  request_body: string;
+  response_body: string | null;
+  duration_ms: number;
+  created_at: number;
+}
+
 export interface Database {
   applications: ApplicationsTable;
   data_keys: DataKeysTable;
@@ -205,4 +257,7 @@ export interface Database {
   oauth_flows: OAuthFlowsTable;
   oauth_state_uses: OAuthStateUsesTable;
   confirm_tokens: ConfirmTokensTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
 }

@@ -1,5 +1,7 @@
 // Shared set-up for the OAuth suites: a real provider, a real Coffer, and black-box helpers (HTTP, the provider's
 // own view of the tokens it issued, and read-only looks at the connections/outbox tables).
+import fs from 'node:fs';
+import path from 'node:path';
 import { expect } from 'vitest';
 import { readJson } from '../../src/store/database.js';
 import { setConnectorEnabled, setRedirectUris } from '../../src/vault/applications.js';
@@ -35,13 +37,20 @@ export interface HarnessConnector extends ConnectorOptions {
   appClient?: boolean;
 }
 
-export async function startHarness(backend: Backend, connectors: HarnessConnector[]): Promise<Harness> {
+/** `files`: more connector definitions (file name → YAML) for the same connector directory. */
+export async function startHarness(
+  backend: Backend,
+  connectors: HarnessConnector[],
+  env: Record<string, string> = {},
+  files: Record<string, string> = {},
+): Promise<Harness> {
   const provider = await startProvider();
   const dir = tempDir('coffer-connectors-');
   const services: Record<string, string> = {};
   for (const c of connectors) services[c.id] = provider.writeConnector(dir, c);
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
   // No background refresher: every provider call in these suites is one a test caused.
-  const coffer = await startCoffer(backend, { COFFER_CONNECTORS_DIR: dir, COFFER_ALLOW_INSECURE_PROVIDERS: 'true', COFFER_REFRESH_INTERVAL_SECONDS: '0' });
+  const coffer = await startCoffer(backend, { COFFER_CONNECTORS_DIR: dir, COFFER_ALLOW_INSECURE_PROVIDERS: 'true', COFFER_REFRESH_INTERVAL_SECONDS: '0', ...env });
   provider.init([`${coffer.url}/vault/callback`, DIRECT_REDIRECT]);
   const grants: ProviderGrant[] = [];
   provider.provider.on('grant.success', (ctx: any) => {

@@ -16,6 +16,8 @@ export interface TestProvider {
   provider: any;
   /** Token requests the provider answered, by grant type (successful or not). */
   tokenRequests: Record<string, number>;
+  /** While above zero, each token request is answered 503 (an outage in front of the provider) and counts down. */
+  tokenOutages: number;
   /** Writes a connector file pointing at this provider into `dir`; returns its service id. */
   writeConnector(dir: string, options?: ConnectorOptions): string;
   close(): Promise<void>;
@@ -93,6 +95,12 @@ export async function startProvider(options: { accessTokenTtl?: number } = {}): 
       res.end('provider not initialised');
       return;
     }
+    if (req.method === 'POST' && req.url?.split('?')[0] === '/token' && handle.tokenOutages > 0) {
+      handle.tokenOutages -= 1;
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'temporarily_unavailable', error_description: 'maintenance' }));
+      return;
+    }
     if (req.url?.startsWith('/interaction/')) {
       try {
         await approve(provider, req, res);
@@ -105,9 +113,10 @@ export async function startProvider(options: { accessTokenTtl?: number } = {}): 
     callback(req, res);
   });
 
-  return {
+  const handle: TestProvider = {
     issuer,
     init,
+    tokenOutages: 0,
     clientId,
     clientSecret,
     get provider() {
@@ -147,6 +156,7 @@ export async function startProvider(options: { accessTokenTtl?: number } = {}): 
       server.closeAllConnections();
     },
   };
+  return handle;
 }
 
 /** Logs in `test-user` and grants every scope asked for. */
