@@ -147,7 +147,8 @@ export class WebhookDispatcher {
   private async claimDue(): Promise<ClaimedDelivery[]> {
     const { db, dialect } = this.ctx;
     const now = Date.now();
-    const leaseUntil = now + this.config.timeoutMs + 30_000;
+    // An attempt ends within `timeoutMs`; twice that (plus slack for the bookkeeping) is a safe lease.
+    const leaseUntil = now + this.config.timeoutMs * 2 + 1_000;
     const ids = await db.transaction().execute(async (trx) => {
       let query = trx
         .selectFrom('webhook_deliveries')
