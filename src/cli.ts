@@ -16,6 +16,9 @@ import {
   setRedirectUris,
 } from './vault/applications.js';
 import { VaultError } from './vault/errors.js';
+import { FlowsError } from './flows/errors.js';
+import { FLOWS_SCOPES, issueManagementToken } from './flows/management-token.js';
+import { applicationExists } from './vault/applications.js';
 
 class UsageError extends Error {}
 
@@ -31,6 +34,9 @@ const USAGE = `Usage: coffer <command> [options]
   connector show SERVICE_ID                one connector's definition
   connector enable|disable SERVICE_ID --app ID [--client-id X --client-secret Y --scopes "a b"]
   connector check DIR                      validate connector files without starting
+  flows token --app ID --scopes "read:flows_vault_connections …" [--ttl SECONDS]
+                                           a Management API token for the Flows Vault API (/api/v2), printed once;
+                                           scopes: ${FLOWS_SCOPES.join(' ')}
 
 Every command takes --json for machine-readable output. Storage is chosen as for the server:
 DATABASE_URL=postgres://… or SQLite under COFFER_DATA_DIR (default ./data).`;
@@ -46,6 +52,7 @@ const OPTIONS = {
   'client-id': { type: 'string' },
   'client-secret': { type: 'string' },
   scopes: { type: 'string' },
+  ttl: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -200,6 +207,20 @@ async function connector(sub: string | undefined, positionals: string[], values:
   throw new UsageError('connector takes list, enable, disable or check');
 }
 
+async function flows(sub: string | undefined, values: Values): Promise<void> {
+  if (sub !== 'token') throw new UsageError('flows takes token');
+  const appId = need(values.app, '--app');
+  const scopes = need(values.scopes, '--scopes').split(/[\s,]+/).filter(Boolean);
+  const ttl = values.ttl === undefined ? undefined : Number(values.ttl);
+  if (ttl !== undefined && !/^\d+$/.test(values.ttl!)) throw new UsageError('--ttl must be a number of seconds');
+  const issued = await withRuntime(async (rt) => {
+    if (!(await applicationExists(rt.ctx, appId))) throw new UsageError(`no application ${appId} (see coffer app create)`);
+    return issueManagementToken(rt.ctx, appId, scopes, ttl);
+  });
+  // The token alone on stdout, so `TOKEN=$(coffer flows token …)` works.
+  print(Boolean(values.json), issued, issued.access_token);
+}
+
 function describeConnector(def: ConnectorDefinition): string {
   const lines = [
     `${def.name} (${def.id}) — ${def.tag_line || def.website}`,
@@ -235,13 +256,15 @@ async function main(argv: string[]): Promise<void> {
       return key(sub, rest, values);
     case 'connector':
       return connector(sub, rest, values);
+    case 'flows':
+      return flows(sub, values);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  const known = error instanceof UsageError || error instanceof ConfigError || error instanceof ConnectorDefinitionError || error instanceof VaultError;
+  const known = error instanceof UsageError || error instanceof ConfigError || error instanceof ConnectorDefinitionError || error instanceof VaultError || error instanceof FlowsError;
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: string }).code;
   const line =

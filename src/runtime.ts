@@ -54,6 +54,7 @@ export async function openRuntime(config: Config): Promise<Runtime> {
     cache: new TenantCache(store.changes),
     changes: store.changes,
     oauth: { allowInsecureProviders: config.allowInsecureProviders, refreshMarginMs: config.refreshMarginSeconds * 1000 },
+    flows: { auth0TokenUrl: config.flowsAuth0TokenUrl },
     upstream: { allowPrivateNetworks: config.allowPrivateUpstreams, allowInsecure: config.allowInsecureProviders },
     verifier: null,
   };

@@ -22,6 +22,7 @@ import { resourceRoutes } from './routes/resources.js';
 import { sessionAndLogRoutes } from './routes/sessions-logs.js';
 import { systemRoutes } from './routes/system.js';
 import { hostedVaultRoutes } from './routes/hosted-vault.js';
+import { flowsVaultRoutes } from './routes/flows-vault.js';
 
 export interface AppOptions {
   ctx: VaultContext;
@@ -114,6 +115,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(customMappingRoutes(ctx));
   await app.register(sessionAndLogRoutes(ctx, logs));
   await app.register(hostedVaultRoutes());
+  // Encapsulated: its own auth (Management API tokens), error body and form parser.
+  await app.register(flowsVaultRoutes(ctx), { prefix: '/api/v2' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
