@@ -47,6 +47,13 @@ function grantRequestOf(ctx: VaultContext, setup: Setup): GrantRequest {
   return { tokenEndpoint: text('token_endpoint')!, clientId: text('client_id')!, clientSecret: text('client_secret')!, parameters };
 }
 
+/** The OAuth error code of a refusal: an error body, or a 401 challenge (client authentication failed). */
+function refusalCode(error: unknown): string | null {
+  if (error instanceof oauth.ResponseBodyError) return error.error;
+  if (error instanceof oauth.WWWAuthenticateChallengeError) return error.cause[0]?.parameters.error ?? 'invalid_client';
+  return null;
+}
+
 /** Runs the grant; a refusal is the caller's to fix (400), an unreachable endpoint is not (502). Nothing is stored here. */
 export async function obtainTokens(ctx: VaultContext, setup: Setup, now = Date.now): Promise<ObtainedTokens> {
   const request = grantRequestOf(ctx, setup);
@@ -69,9 +76,8 @@ export async function obtainTokens(ctx: VaultContext, setup: Setup, now = Date.n
     response = await oauth.processClientCredentialsResponse(as, client, raw);
   } catch (error) {
     // Only the provider's error code is repeated: its description could echo what was sent.
-    if (error instanceof oauth.ResponseBodyError) {
-      throw new FlowsError(400, 'invalid_body', `Payload validation error: ${url.host} refused the client credentials (${error.error})`);
-    }
+    const code = refusalCode(error);
+    if (code) throw new FlowsError(400, 'invalid_body', `Payload validation error: ${url.host} refused the client credentials (${code})`);
     throw new FlowsError(502, 'token_endpoint_unavailable', `Could not obtain an access token from ${url.host}`);
   }
   const obtainedAt = now();
