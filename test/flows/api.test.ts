@@ -133,6 +133,15 @@ describe.each(backends)('Flows Vault API over HTTP (%s)', (backend) => {
     expect(expectAuth0Error(invalid, 400, 'invalid_body').message).toContain('username');
   });
 
+  it('form and query keys cannot reach Object.prototype', async () => {
+    const created = await flowsCall(coffer, token, 'POST', '', undefined, { form: '__proto__[polluted]=yes&name=safe&app_id=HTTP' });
+    expect(created.status, created.text).toBe(201);
+    const listed = await flowsCall(coffer, token, 'GET', '?__proto__[polluted]=yes');
+    expect(listed.status, listed.text).toBe(200);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(created.json.name).toBe('safe');
+  });
+
   it('bad JSON is 400 and other media types 415, in Auth0\'s shape', async () => {
     const headers = { authorization: `Bearer ${token}` };
     const broken = await fetch(`${coffer.url}/api/v2/flows/vault/connections`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: '{"name":' });
