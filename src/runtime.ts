@@ -27,6 +27,10 @@ export const REDACTED_PATHS = [
   '*.refresh_token',
   '*.password',
   '*.session_token',
+  // Flows Vault setups are write-only secrets as a whole.
+  '*.setup',
+  '*.secret_key',
+  '*.private_key',
 ];
 
 export function createLogger(level: string): Logger {
