@@ -49,10 +49,12 @@ export function startBackgroundRefresher(ctx: VaultContext, refresher: RefreshCo
   if (options.intervalMs <= 0) return async () => {};
   let running: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
+    // The two passes are independent: a failing query in one does not skip the other.
     running = running
       .then(() => refreshDueConnections(ctx, refresher, options, log))
+      .catch((error) => log.error({ err: error }, 'background refresher'))
       .then(() => refreshDueFlowsConnections(ctx, options.intervalMs, (id, error) => log.warn({ flows_connection_id: id, err: error.message }, 'flows token refresh failed')))
-      .catch((error) => log.error({ err: error }, 'background refresher'));
+      .catch((error) => log.error({ err: error }, 'background refresher (flows)'));
   }, options.intervalMs);
   timer.unref();
   return async () => {
