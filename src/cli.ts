@@ -18,6 +18,9 @@ import {
 import { VaultError } from './vault/errors.js';
 import { createWebhook, deleteWebhook, listWebhooks, rotateWebhookSecret } from './events/subscriptions.js';
 import { redeliverEvent } from './events/delivery-log.js';
+import { FlowsError } from './flows/errors.js';
+import { FLOWS_SCOPES, issueManagementToken } from './flows/management-token.js';
+import { applicationExists } from './vault/applications.js';
 
 class UsageError extends Error {}
 
@@ -37,6 +40,9 @@ const USAGE = `Usage: coffer <command> [options]
   webhook list --app ID
   webhook remove|rotate-secret WEBHOOK_ID --app ID
   webhook redeliver EVENT_ID --app ID       send an event again to the subscriptions that take it
+  flows token --app ID --scopes "read:flows_vault_connections …" [--ttl SECONDS]
+                                           a Management API token for the Flows Vault API (/api/v2), printed once;
+                                           scopes: ${FLOWS_SCOPES.join(' ')}
 
 Every command takes --json for machine-readable output. Storage is chosen as for the server:
 DATABASE_URL=postgres://… or SQLite under COFFER_DATA_DIR (default ./data).`;
@@ -56,6 +62,7 @@ const OPTIONS = {
   events: { type: 'string' },
   'unified-api': { type: 'string' },
   description: { type: 'string' },
+  ttl: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -276,6 +283,20 @@ async function webhook(sub: string | undefined, positionals: string[], values: V
   throw new UsageError('webhook takes add, list, remove, rotate-secret or redeliver');
 }
 
+async function flows(sub: string | undefined, values: Values): Promise<void> {
+  if (sub !== 'token') throw new UsageError('flows takes token');
+  const appId = need(values.app, '--app');
+  const scopes = need(values.scopes, '--scopes').split(/[\s,]+/).filter(Boolean);
+  const ttl = values.ttl === undefined ? undefined : Number(values.ttl);
+  if (ttl !== undefined && !/^\d+$/.test(values.ttl!)) throw new UsageError('--ttl must be a number of seconds');
+  const issued = await withRuntime(async (rt) => {
+    if (!(await applicationExists(rt.ctx, appId))) throw new UsageError(`no application ${appId} (see coffer app create)`);
+    return issueManagementToken(rt.ctx, appId, scopes, ttl);
+  });
+  // The token alone on stdout, so `TOKEN=$(coffer flows token …)` works.
+  print(Boolean(values.json), issued, issued.access_token);
+}
+
 function describeConnector(def: ConnectorDefinition): string {
   const lines = [
     `${def.name} (${def.id}) — ${def.tag_line || def.website}`,
@@ -313,13 +334,15 @@ async function main(argv: string[]): Promise<void> {
       return connector(sub, rest, values);
     case 'webhook':
       return webhook(sub, rest, values);
+    case 'flows':
+      return flows(sub, values);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  const known = error instanceof UsageError || error instanceof ConfigError || error instanceof ConnectorDefinitionError || error instanceof VaultError;
+  const known = error instanceof UsageError || error instanceof ConfigError || error instanceof ConnectorDefinitionError || error instanceof VaultError || error instanceof FlowsError;
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: string }).code;
   const line =

@@ -24,6 +24,8 @@ export interface Config {
   allowInsecureProviders: boolean;
   /** Allow calls carrying credentials to loopback and private addresses (tests, on-premise providers). */
   allowPrivateUpstreams: boolean;
+  /** Token endpoint of AUTH0 `OAUTH_APP` Flows Vault connections; `{domain}` is replaced by the setup's domain. */
+  flowsAuth0TokenUrl: string;
   /** Check saved API-key/basic credentials with the connector's verification request. */
   verifyCredentials: boolean;
   webhooks: WebhookConfig;
@@ -121,6 +123,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { po
   const refreshStaleDays = nonNegativeInteger(env.COFFER_REFRESH_STALE_DAYS, 'COFFER_REFRESH_STALE_DAYS', 30);
   const allowInsecureProviders = flag(env.COFFER_ALLOW_INSECURE_PROVIDERS, 'COFFER_ALLOW_INSECURE_PROVIDERS');
   const allowPrivateUpstreams = flag(env.COFFER_ALLOW_PRIVATE_UPSTREAMS, 'COFFER_ALLOW_PRIVATE_UPSTREAMS');
+  const flowsAuth0TokenUrl = env.COFFER_FLOWS_AUTH0_TOKEN_URL?.trim()
+    ? parseHttpUrl(env.COFFER_FLOWS_AUTH0_TOKEN_URL.trim(), 'COFFER_FLOWS_AUTH0_TOKEN_URL')
+    : 'https://{domain}/oauth/token';
   return {
     port,
     host: env.HOST?.trim() || '0.0.0.0',
@@ -137,6 +142,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { po
     refreshStaleDays,
     allowInsecureProviders,
     allowPrivateUpstreams,
+    flowsAuth0TokenUrl,
     verifyCredentials: env.COFFER_VERIFY_CREDENTIALS === undefined ? true : flag(env.COFFER_VERIFY_CREDENTIALS, 'COFFER_VERIFY_CREDENTIALS'),
     webhooks: webhookConfig(env),
   };

@@ -27,6 +27,10 @@ export const REDACTED_PATHS = [
   '*.refresh_token',
   '*.password',
   '*.session_token',
+  // Flows Vault setups are write-only secrets as a whole.
+  '*.setup',
+  '*.secret_key',
+  '*.private_key',
 ];
 
 export function createLogger(level: string): Logger {
@@ -54,6 +58,7 @@ export async function openRuntime(config: Config): Promise<Runtime> {
     cache: new TenantCache(store.changes),
     changes: store.changes,
     oauth: { allowInsecureProviders: config.allowInsecureProviders, refreshMarginMs: config.refreshMarginSeconds * 1000 },
+    flows: { auth0TokenUrl: config.flowsAuth0TokenUrl },
     upstream: { allowPrivateNetworks: config.allowPrivateUpstreams, allowInsecure: config.allowInsecureProviders },
     verifier: null,
   };

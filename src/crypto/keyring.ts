@@ -25,6 +25,8 @@ export class Keyring {
   private readonly activeDataKey = new Map<string, string>();
   readonly apiKeyHmacKey: Buffer;
   readonly sessionSigningKey: Uint8Array;
+  /** Signs the Management API tokens of the Flows Vault API (never accepted as session tokens, nor the reverse). */
+  readonly flowsManagementKey: Uint8Array;
 
   /** `masters[0]` is active; the others are kept to unwrap data keys written before a rotation. */
   constructor(private readonly db: Kysely<Database>, masters: MasterKey[]) {
@@ -33,6 +35,7 @@ export class Keyring {
     for (const m of masters) this.masters.set(m.id, m.key);
     this.apiKeyHmacKey = derive(this.activeMaster.key, 'api-key-hmac');
     this.sessionSigningKey = derive(this.activeMaster.key, 'session-jwt');
+    this.flowsManagementKey = derive(this.activeMaster.key, 'flows-management-jwt');
   }
 
   get masterKeyId(): string {

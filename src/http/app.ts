@@ -24,6 +24,7 @@ import { systemRoutes } from './routes/system.js';
 import { hostedVaultRoutes } from './routes/hosted-vault.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import type { WebhookPolicy } from '../events/subscriptions.js';
+import { flowsVaultRoutes } from './routes/flows-vault.js';
 
 export interface AppOptions {
   ctx: VaultContext;
@@ -121,6 +122,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(sessionAndLogRoutes(ctx, logs));
   await app.register(webhookRoutes(ctx, options.webhookPolicy));
   await app.register(hostedVaultRoutes());
+  // Encapsulated: its own auth (Management API tokens), error body and form parser.
+  await app.register(flowsVaultRoutes(ctx), { prefix: '/api/v2' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

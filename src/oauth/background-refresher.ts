@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { VaultContext } from '../vault/context.js';
 import { resolveIntegration } from '../vault/integrations.js';
 import type { RefreshCoordinator } from './refresh.js';
+import { refreshDueFlowsConnections } from '../flows/token-refresh.js';
 
 const BATCH = 100;
 
@@ -48,7 +49,12 @@ export function startBackgroundRefresher(ctx: VaultContext, refresher: RefreshCo
   if (options.intervalMs <= 0) return async () => {};
   let running: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
-    running = running.then(() => refreshDueConnections(ctx, refresher, options, log)).catch((error) => log.error({ err: error }, 'background refresher'));
+    // The two passes are independent: a failing query in one does not skip the other.
+    running = running
+      .then(() => refreshDueConnections(ctx, refresher, options, log))
+      .catch((error) => log.error({ err: error }, 'background refresher'))
+      .then(() => refreshDueFlowsConnections(ctx, options.intervalMs, (id, error) => log.warn({ flows_connection_id: id, err: error.message }, 'flows token refresh failed')))
+      .catch((error) => log.error({ err: error }, 'background refresher (flows)'));
   }, options.intervalMs);
   timer.unref();
   return async () => {

@@ -292,10 +292,37 @@ function webhooks(dialect: Dialect): Migration {
   };
 }
 
+/** Auth0 Flows Vault connections: one row per connection, its whole `setup` and any OAuth tokens sealed. */
+function flowsVault(): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('flows_vault_connections')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('application_id', 'text', (c) => c.notNull().references('applications.id').onDelete('cascade'))
+        .addColumn('app_id', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('setup_type', 'text')
+        .addColumn('setup', 'text')
+        .addColumn('account_name', 'text')
+        .addColumn('tokens', 'text')
+        .addColumn('token_expires_at', 'bigint')
+        .addColumn('refreshed_at', 'bigint')
+        .addColumn('fingerprint', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('flows_vault_connections_app').on('flows_vault_connections').columns(['application_id', 'created_at', 'id']).execute();
+      await db.schema.createIndex('flows_vault_connections_token_expiry').on('flows_vault_connections').columns(['token_expires_at']).execute();
+    },
+  };
+}
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     async getMigrations() {
-      return { '0001_initial': initial(dialect), '0002_oauth': oauth(), '0003_webhooks': webhooks(dialect) };
+      return { '0001_initial': initial(dialect), '0002_oauth': oauth(), '0003_webhooks': webhooks(dialect), '0004_flows_vault': flowsVault() };
     },
   };
 }

@@ -208,6 +208,29 @@ export interface WebhooksTable {
   updated_at: number;
 }
 
+export interface FlowsVaultConnectionsTable {
+  /** `ac_` + 22 base62 characters, as Auth0's. */
+  id: string;
+  application_id: string;
+  /** Auth0's app identifier (HTTP, SLACK, …), not a Coffer application. */
+  app_id: string;
+  name: string;
+  /** `setup.type`; null for an uninitialised connection. */
+  setup_type: string | null;
+  /** Sealed JSON of the whole `setup`. */
+  setup: string | null;
+  /** Derived, masked display label (never a whole secret). */
+  account_name: string | null;
+  /** Sealed JSON `{access_token, token_type, scope}` for OAuth setups. */
+  tokens: string | null;
+  token_expires_at: number | null;
+  refreshed_at: number | null;
+  fingerprint: string;
+  version: number;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface WebhookDeliveriesTable {
   id: string;
   application_id: string;
@@ -260,4 +283,5 @@ export interface Database {
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
+  flows_vault_connections: FlowsVaultConnectionsTable;
 }

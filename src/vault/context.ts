@@ -30,6 +30,8 @@ export interface VaultContext {
   };
   /** Set when saved credentials are checked against the provider (COFFER_VERIFY_CREDENTIALS). */
   verifier: CredentialVerifier | null;
+  /** The Flows Vault API: where AUTH0 `OAUTH_APP` connections get their tokens (`{domain}` is the setup's). */
+  flows: { auth0TokenUrl: string };
   /** Where calls carrying a consumer's credentials may go. */
   upstream: { allowPrivateNetworks: boolean; allowInsecure: boolean };
 }

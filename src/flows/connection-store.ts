@@ -1,0 +1,116 @@
+// Reading and writing Flows Vault connection rows. `setup` and tokens are sealed, bound to the application, the row
+// and the field; the clear columns hold only what responses show (name, app_id, masked account name, times).
+import crypto from 'node:crypto';
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Database, FlowsVaultConnectionsTable } from '../store/schema.js';
+import type { FlowsTokens } from './oauth-tokens.js';
+import type { Setup } from './validate.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+export type FlowsConnectionRow = Selectable<FlowsVaultConnectionsTable>;
+
+/** What a write stores; secrets in the clear here, sealed on the way to the row. */
+export interface FlowsConnectionWrite {
+  name: string;
+  setup: Setup | null;
+  accountName: string | null;
+  tokens: FlowsTokens | null;
+  tokenExpiresAt: number | null;
+  refreshedAt: number | null;
+}
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** `ac_` + 22 base62 characters (about 131 random bits), as Auth0's ids look. */
+export function newConnectionId(): string {
+  let out = '';
+  while (out.length < 22) {
+    for (const byte of crypto.randomBytes(32)) {
+      // 248 = 4 × 62: rejecting the rest keeps every character equally likely.
+      if (byte < 248 && out.length < 22) out += BASE62[byte % 62];
+    }
+  }
+  return `ac_${out}`;
+}
+
+/** A fresh random value on every change: it tells clients "something changed" and reveals nothing about the setup. */
+export const newFingerprint = () => crypto.randomBytes(16).toString('hex');
+
+const sealContext = (applicationId: string, id: string, field: 'flows_setup' | 'flows_tokens') => ({ applicationId, ownerId: id, field });
+
+async function sealedColumns(keyring: Keyring, applicationId: string, id: string, write: FlowsConnectionWrite, db: Db) {
+  return {
+    name: write.name,
+    setup_type: write.setup?.type ?? null,
+    setup: write.setup ? await keyring.sealJson(sealContext(applicationId, id, 'flows_setup'), write.setup, db) : null,
+    account_name: write.accountName,
+    tokens: write.tokens ? await keyring.sealJson(sealContext(applicationId, id, 'flows_tokens'), write.tokens, db) : null,
+    token_expires_at: write.tokenExpiresAt,
+    refreshed_at: write.refreshedAt,
+  };
+}
+
+export async function insertConnectionRow(keyring: Keyring, db: Db, applicationId: string, appId: string, write: FlowsConnectionWrite): Promise<FlowsConnectionRow> {
+  const id = newConnectionId();
+  const now = Date.now();
+  const row: FlowsConnectionRow = {
+    id,
+    application_id: applicationId,
+    app_id: appId,
+    ...(await sealedColumns(keyring, applicationId, id, write, db)),
+    fingerprint: newFingerprint(),
+    version: 1,
+    created_at: now,
+    updated_at: now,
+  };
+  await db.insertInto('flows_vault_connections').values(row).execute();
+  return row;
+}
+
+/** Compare-and-swap on `version`; undefined when the row changed or went away meanwhile. */
+export async function updateConnectionRow(keyring: Keyring, db: Db, current: FlowsConnectionRow, write: FlowsConnectionWrite): Promise<FlowsConnectionRow | undefined> {
+  const values = {
+    ...(await sealedColumns(keyring, current.application_id, current.id, write, db)),
+    fingerprint: newFingerprint(),
+    version: current.version + 1,
+    updated_at: Math.max(Date.now(), current.updated_at + 1),
+  };
+  const result = await db
+    .updateTable('flows_vault_connections')
+    .set(values)
+    .where('id', '=', current.id)
+    .where('application_id', '=', current.application_id)
+    .where('version', '=', current.version)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1 ? { ...current, ...values } : undefined;
+}
+
+/** Stores refreshed tokens only; name, setup and fingerprint stay as they are. */
+export async function storeRefreshedTokens(keyring: Keyring, db: Db, current: FlowsConnectionRow, tokens: FlowsTokens, expiresAt: number | null, refreshedAt: number): Promise<boolean> {
+  const result = await db
+    .updateTable('flows_vault_connections')
+    .set({
+      tokens: await keyring.sealJson(sealContext(current.application_id, current.id, 'flows_tokens'), tokens, db),
+      token_expires_at: expiresAt,
+      refreshed_at: refreshedAt,
+      version: current.version + 1,
+    })
+    .where('id', '=', current.id)
+    .where('application_id', '=', current.application_id)
+    .where('version', '=', current.version)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+export async function findConnectionRow(db: Db, applicationId: string, id: string): Promise<FlowsConnectionRow | undefined> {
+  return db.selectFrom('flows_vault_connections').selectAll().where('application_id', '=', applicationId).where('id', '=', id).executeTakeFirst();
+}
+
+export async function openSetup(keyring: Keyring, row: FlowsConnectionRow): Promise<Setup | null> {
+  return keyring.openJson<Setup | null>(sealContext(row.application_id, row.id, 'flows_setup'), row.setup, null);
+}
+
+export async function openTokens(keyring: Keyring, row: FlowsConnectionRow): Promise<FlowsTokens | null> {
+  return keyring.openJson<FlowsTokens | null>(sealContext(row.application_id, row.id, 'flows_tokens'), row.tokens, null);
+}
