@@ -21,9 +21,12 @@ export interface ManagementCaller {
   scopes: Set<string>;
 }
 
-/** Auth0's convention: issuer `https://tenant/`, audience `https://tenant/api/v2/`. */
-const issuerOf = (publicUrl: string) => `${publicUrl}/`;
-const audienceOf = (publicUrl: string) => `${publicUrl}/api/v2/`;
+/**
+ * Fixed, not derived from the public URL: a token made by the CLI (whose configured URL may differ from the server's
+ * port or host) or by another instance of a cluster must be accepted everywhere the master key is.
+ */
+export const MANAGEMENT_TOKEN_ISSUER = 'urn:coffer:management';
+export const MANAGEMENT_TOKEN_AUDIENCE = 'urn:coffer:management:api/v2';
 
 export async function issueManagementToken(
   ctx: VaultContext,
@@ -40,8 +43,8 @@ export async function issueManagementToken(
   const scope = [...new Set(scopes)].join(' ');
   const token = await new SignJWT({ application_id: applicationId, scope, gty: 'client-credentials' })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setIssuer(issuerOf(ctx.publicUrl))
-    .setAudience(audienceOf(ctx.publicUrl))
+    .setIssuer(MANAGEMENT_TOKEN_ISSUER)
+    .setAudience(MANAGEMENT_TOKEN_AUDIENCE)
     .setSubject(`${applicationId}@clients`)
     .setJti(crypto.randomUUID())
     .setIssuedAt()
@@ -58,8 +61,8 @@ export async function verifyManagementToken(ctx: VaultContext, authorization: st
   let payload;
   try {
     ({ payload } = await jwtVerify(match[1], ctx.keyring.flowsManagementKey, {
-      issuer: issuerOf(ctx.publicUrl),
-      audience: audienceOf(ctx.publicUrl),
+      issuer: MANAGEMENT_TOKEN_ISSUER,
+      audience: MANAGEMENT_TOKEN_AUDIENCE,
       algorithms: ['HS256'],
       requiredClaims: ['exp', 'sub'],
     }));

@@ -4,6 +4,7 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, startCoffer, type TestCoffer } from '../support/coffer.js';
 import { ALL_SCOPES, expectAuth0Error, expectConnectionShape, flowsCall, managementToken } from '../support/flows.js';
+import { MANAGEMENT_TOKEN_AUDIENCE, MANAGEMENT_TOKEN_ISSUER } from '../../src/flows/management-token.js';
 
 describe.each(backends)('Flows Vault API over HTTP (%s)', (backend) => {
   let coffer: TestCoffer;
@@ -22,8 +23,8 @@ describe.each(backends)('Flows Vault API over HTTP (%s)', (backend) => {
   async function forgedToken(changes: { key?: Uint8Array; issuer?: string; audience?: string; expiresIn?: string | number; applicationId?: string }) {
     return new SignJWT({ application_id: changes.applicationId ?? coffer.appId, scope: ALL_SCOPES.join(' ') })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setIssuer(changes.issuer ?? `${coffer.url}/`)
-      .setAudience(changes.audience ?? `${coffer.url}/api/v2/`)
+      .setIssuer(changes.issuer ?? MANAGEMENT_TOKEN_ISSUER)
+      .setAudience(changes.audience ?? MANAGEMENT_TOKEN_AUDIENCE)
       .setSubject(`${coffer.appId}@clients`)
       .setIssuedAt()
       .setExpirationTime(changes.expiresIn ?? '1h')
