@@ -6,6 +6,8 @@ import type { Runtime } from './runtime.js';
 import { LogWriter } from './vault/logs.js';
 import { RefreshCoordinator } from './oauth/refresh.js';
 import { startBackgroundRefresher } from './oauth/background-refresher.js';
+import { Forwarder } from './proxy/forward.js';
+import { createUpstreamAgent } from './proxy/upstream-agent.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -18,7 +20,18 @@ export interface RunningServer {
 export async function startServer(runtime: Runtime, logger: Logger, listen: { port: number; host: string }): Promise<RunningServer> {
   const logs = new LogWriter(runtime.store.db, (error) => logger.error({ err: error }, 'could not write request logs'));
   const refresher = new RefreshCoordinator(runtime.ctx);
-  const app = await buildApp({ ctx: runtime.ctx, store: runtime.store, logs, logger, corsOrigins: runtime.config.corsOrigins, refresher });
+  const agent = createUpstreamAgent(runtime.ctx.upstream, { connectTimeoutMs: Math.min(10_000, runtime.config.proxyTimeoutMs) });
+  const forwarder = new Forwarder(runtime.ctx, refresher, agent, (error, what) => logger.error({ err: error }, what));
+  const app = await buildApp({
+    ctx: runtime.ctx,
+    store: runtime.store,
+    logs,
+    logger,
+    corsOrigins: runtime.config.corsOrigins,
+    refresher,
+    forwarder,
+    proxyTimeoutMs: runtime.config.proxyTimeoutMs,
+  });
   await app.listen({ port: listen.port, host: listen.host });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : listen.port;
@@ -40,6 +53,7 @@ export async function startServer(runtime: Runtime, logger: Logger, listen: { po
     async close() {
       await stopRefresher();
       await app.close();
+      await agent.destroy();
       await logs.flush();
     },
   };

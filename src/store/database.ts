@@ -125,6 +125,8 @@ export async function migrate(store: Store): Promise<string[]> {
   const migrator = new Migrator({
     db: store.db,
     provider: migrationProvider(store.dialect),
+    // Migrations are numbered per feature branch (0005_proxy may be applied before 0003_webhooks exists).
+    allowUnorderedMigrations: true,
     ...(store.dialect === 'postgres' ? { migrationTableSchema: store.schema ?? 'public' } : {}),
   });
   // SQLite has no migration lock across processes: one migrating a fresh file while another does fails ("table …
