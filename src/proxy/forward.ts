@@ -143,8 +143,7 @@ export class Forwarder {
         const refreshed = await this.refreshAfter401(call, prepared);
         if (refreshed && (body === null || Buffer.isBuffer(body))) {
           await response.body.dump();
-          const retried = { ...prepared, headers: this.injectedHeaders(call, def, refreshed), token: refreshed.credentials?.access_token ?? null };
-          retried.url = this.injectedUrl(def, refreshed, prepared.url);
+          const retried = { ...prepared, ...this.inject(call, def, refreshed, prepared.url), token: refreshed.credentials?.access_token ?? null };
           response = await this.send(call, retried, body, trace);
         }
       }
@@ -186,10 +185,7 @@ export class Forwarder {
     checkProtocol(url, ctx.upstream);
     const literal = url.hostname.replace(/^\[|\]$/g, '');
     if (!ctx.upstream.allowPrivateNetworks && net.isIP(literal) && isPrivateAddress(literal)) throw privateAddressRefused(literal);
-    const prepared: Prepared = { integration, unifiedApi, rec, url, headers: {}, token: rec.credentials?.access_token ?? null };
-    prepared.headers = this.injectedHeaders(call, def, rec);
-    prepared.url = injecting ? this.injectedUrl(def, rec, url) : url;
-    return prepared;
+    return { integration, unifiedApi, rec, ...this.inject(call, def, rec, url), token: rec.credentials?.access_token ?? null };
   }
 
   private downstreamUrl(raw: string, base: string | null, def: ConnectorDefinition): URL {
@@ -212,22 +208,20 @@ export class Forwarder {
     return url;
   }
 
-  private injectedHeaders(call: ProxyCall, def: ConnectorDefinition, rec: ConnectionRecord): Record<string, string | string[]> {
+  /** The caller's headers plus the connection's credentials (or the caller's own), and the URL with query injection. */
+  private inject(call: ProxyCall, def: ConnectorDefinition, rec: ConnectionRecord, url: URL): { headers: Record<string, string | string[]>; url: URL } {
     const headers = downstreamRequestHeaders(call.headers);
     if (call.downstreamAuthorization !== null) {
       headers.authorization = call.downstreamAuthorization;
-      return headers;
+      return { headers, url };
     }
-    return { ...headers, ...upstreamTarget(def, rec.settings, rec.credentials?.access_token ?? null).headers };
-  }
-
-  private injectedUrl(def: ConnectorDefinition, rec: ConnectionRecord, url: URL): URL {
-    const { query } = upstreamTarget(def, rec.settings, rec.credentials?.access_token ?? null);
-    const keys = Object.keys(query);
-    if (keys.length === 0) return url;
+    const target = upstreamTarget(def, rec.settings, rec.credentials?.access_token ?? null);
+    Object.assign(headers, target.headers);
+    const keys = Object.keys(target.query);
+    if (keys.length === 0) return { headers, url };
     const out = new URL(url);
-    for (const key of keys) out.searchParams.set(key, query[key]);
-    return out;
+    for (const key of keys) out.searchParams.set(key, target.query[key]);
+    return { headers, url: out };
   }
 
   private async send(call: ProxyCall, prepared: Prepared, body: Readable | Buffer | null, trace: ProxyTrace): Promise<Dispatcher.ResponseData> {
