@@ -8,7 +8,8 @@ import type { Agent, Dispatcher } from 'undici';
 import type { ConnectorDefinition } from '../connectors/types.js';
 import type { RefreshCoordinator } from '../oauth/refresh.js';
 import { withUsableToken } from '../oauth/tokens-service.js';
-import { decodeConnection, findConnectionRow, type ConnectionRecord } from '../vault/connection-record.js';
+import { findConnectionRow, type ConnectionRecord } from '../vault/connection-record.js';
+import { DecodedConnections } from '../vault/decoded-connections.js';
 import type { Scope } from '../vault/connection-mutation.js';
 import { stateOfRecord } from '../vault/connection-view.js';
 import type { VaultContext } from '../vault/context.js';
@@ -119,12 +120,16 @@ async function readBody(body: Readable): Promise<Buffer> {
 }
 
 export class Forwarder {
+  private readonly decoded: DecodedConnections;
+
   constructor(
     private readonly ctx: VaultContext,
     private readonly refresher: RefreshCoordinator,
     private readonly agent: Agent,
     private readonly onError: (error: unknown, what: string) => void = () => {},
-  ) {}
+  ) {
+    this.decoded = new DecodedConnections(ctx.keyring);
+  }
 
   async forward(call: ProxyCall, trace: ProxyTrace): Promise<ProxyResult> {
     const prepared = await this.prepare(call, trace);
@@ -167,7 +172,7 @@ export class Forwarder {
     const integration = await resolveIntegration(ctx, call.scope.applicationId, unifiedApi, call.serviceId);
     const { def } = integration;
     trace.serviceName = def.name;
-    let rec = await decodeConnection(ctx.keyring, row);
+    let rec = await this.decoded.decode(row);
     if (!rec.enabled) throw unprocessable(`The ${def.name} connection is disabled`);
     const injecting = call.downstreamAuthorization === null;
     if (injecting) {

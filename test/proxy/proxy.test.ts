@@ -105,6 +105,18 @@ describe.each(backends)('proxy over raw HTTP (%s)', (backend) => {
     }
   });
 
+  it('a changed credential is used by the very next call; a deleted connection is not proxied', async () => {
+    const who = 'proxy-rotating';
+    await connect(coffer, who, 'px-bearer', { api_key: KEY });
+    const as = (url: string) => call('/proxy', 'px-bearer', url, { headers: { 'x-apideck-consumer-id': who } });
+    expect((await okJson(await as(`${upstream.url}/bearer/echo`))).headers.authorization).toBe(`Bearer ${KEY}`);
+    await connect(coffer, who, 'px-bearer', { api_key: 'callers-own-token' });
+    expect((await okJson(await as(`${upstream.url}/bearer/echo`))).headers.authorization).toBe('Bearer callers-own-token');
+    const deleted = await fetch(`${coffer.url}/vault/connections/crm/px-bearer`, { method: 'DELETE', headers: coffer.headers(who) });
+    expect(deleted.status).toBe(204);
+    await expectErrorEnvelope(await as(`${upstream.url}/bearer/echo`), 404, 'EntityNotFoundError');
+  });
+
   it('x-apideck-downstream-authorization skips injection: the provider gets exactly that header', async () => {
     const bearer = await okJson(await call('/proxy', 'px-bearer', `${upstream.url}/bearer/echo`, { extra: { 'x-apideck-downstream-authorization': 'Bearer callers-own-token' } }));
     expect(bearer.headers.authorization).toBe('Bearer callers-own-token');
