@@ -16,6 +16,11 @@
 // expired OAuth token, split over 2 Coffer instances on one schema, against a real OAuth provider. It must cause exactly
 // 1 refresh at the provider, no errors and 1 distinct token; its own table reports those and p50/p99/max latency.
 //
+// Then the proxy scenario (bench/proxy.mjs): a loopback provider API measured directly, through nginx `proxy_pass`
+// (when nginx is on PATH) and through Coffer's `GET /proxy`; goal: Coffer ≥ 0.6 × nginx req/s.
+//
+//   BENCH_ONLY          comma list of scenarios to run: vault, proxy, storm (default: all)
+//
 // Results go to stdout (tables) and bench/results/latest.json. Exit code 1 if any run saw a non-2xx or an error, or
 // the refresh storm FAILED (refreshes ≠ 1, errors, more than one token, or a set-up error).
 import { spawn } from 'node:child_process';
@@ -28,6 +33,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { stopChild } from './stop-child.mjs';
 import { printStormTable, runRefreshStorm, STORM_CALLS, STORM_INSTANCES } from './refresh-storm.mjs';
+import { printProxyTable, PROXY_GOAL_RATIO, runProxyBench } from './proxy.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const resultsDir = path.join(here, 'results');
@@ -46,6 +52,8 @@ const DURATION = positiveNumber('BENCH_DURATION', 10);
 const WARMUP = 2;
 const CONNECTIONS = Math.round(positiveNumber('BENCH_CONNECTIONS', 50));
 const PROFILE = process.env.BENCH_PROFILE === '1';
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'vault,proxy,storm').split(',').map((s) => s.trim()).filter(Boolean));
+for (const name of ONLY) if (!['vault', 'proxy', 'storm'].includes(name)) throw new Error(`BENCH_ONLY takes vault, proxy, storm; got "${name}"`);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Child processes: started with a piped stdin (they exit when it closes), always stopped, even on errors.
@@ -261,26 +269,49 @@ async function main() {
   console.log(`Node ${process.version}, ${os.cpus().length} CPU(s) (${os.cpus()[0]?.model ?? 'unknown'})`);
   console.log(postgres.url ? postgres.note : `\n${'!'.repeat(78)}\n!!  ${postgres.note}\n${'!'.repeat(78)}\n`);
 
-  const baseline = await benchHello();
-  const rows = [baseline];
-  rows.push(await benchCoffer('sqlite'));
-  if (postgres.url) rows.push(await benchCoffer('postgres', postgres.url));
-  for (const row of rows) row.ratio = row.reqPerSecMean / baseline.reqPerSecMean;
+  const rows = [];
+  if (ONLY.has('vault')) {
+    const baseline = await benchHello();
+    rows.push(baseline);
+    rows.push(await benchCoffer('sqlite'));
+    if (postgres.url) rows.push(await benchCoffer('postgres', postgres.url));
+    for (const row of rows) row.ratio = row.reqPerSecMean / baseline.reqPerSecMean;
 
-  console.log('');
-  printTable(rows);
-  console.log('');
-  console.log(`Goal: Coffer req/s ÷ hello-world req/s ≥ ${GOAL_RATIO}`);
-  const cofferRows = rows.slice(1);
-  for (const row of cofferRows) {
-    console.log(`  ${row.backend.padEnd(8)} ratio ${row.ratio.toFixed(3)} → ${row.ratio >= GOAL_RATIO ? 'MET' : 'NOT MET'}`);
+    console.log('');
+    printTable(rows);
+    console.log('');
+    console.log(`Goal: Coffer req/s ÷ hello-world req/s ≥ ${GOAL_RATIO}`);
+    for (const row of rows.slice(1)) {
+      console.log(`  ${row.backend.padEnd(8)} ratio ${row.ratio.toFixed(3)} → ${row.ratio >= GOAL_RATIO ? 'MET' : 'NOT MET'}`);
+    }
+    if (!postgres.url) console.log(`  postgres SKIPPED (${postgres.note.replace(/^PostgreSQL SKIPPED: /, '')})`);
   }
-  if (!postgres.url) console.log(`  postgres SKIPPED (${postgres.note.replace(/^PostgreSQL SKIPPED: /, '')})`);
+  const cofferRows = rows.slice(1);
+
+  // Proxy.
+  let proxy = { ran: false };
+  if (ONLY.has('proxy')) {
+    const result = await runProxyBench(postgres.url, { startChild, stopChild, sample, measure, register: track, onCleanup, profile: PROFILE });
+    proxy = { ran: true, nginx: result.nginx, rows: result.rows };
+    console.log('');
+    console.log('Proxy — GET of a small JSON document from a provider API on 127.0.0.1, with its bearer credential injected');
+    printProxyTable(result.rows);
+    console.log('');
+    if (!result.nginx.ran) console.log(`Goal (Coffer ≥ ${PROXY_GOAL_RATIO} × nginx) NOT CHECKED: ${result.nginx.reason}`);
+    else {
+      console.log(`Goal: Coffer /proxy req/s ÷ nginx proxy_pass req/s ≥ ${PROXY_GOAL_RATIO}`);
+      for (const row of result.rows.filter((r) => r.scenario.includes('Coffer'))) {
+        console.log(`  ${row.backend.padEnd(8)} ratio ${row.ratio.toFixed(3)} → ${row.ratio >= PROXY_GOAL_RATIO ? 'MET' : 'NOT MET'}`);
+      }
+    }
+  }
 
   // Refresh storm (PostgreSQL only).
   console.log('');
-  let storm;
-  if (!postgres.url) {
+  let storm = { ran: false, reason: 'not selected (BENCH_ONLY)' };
+  if (!ONLY.has('storm')) {
+    console.log('Refresh storm not run (BENCH_ONLY)');
+  } else if (!postgres.url) {
     storm = { ran: false, reason: postgres.note };
     console.log(`Refresh storm (${STORM_CALLS} concurrent calls on an expired token, ${STORM_INSTANCES} instances) SKIPPED: it needs PostgreSQL`);
     console.log(`  (${postgres.note.replace(/^PostgreSQL SKIPPED: /, '')})`);
@@ -296,7 +327,7 @@ async function main() {
     }
   }
 
-  const failures = rows.filter((r) => r.non2xx > 0 || r.errors > 0 || r.timeouts > 0 || r.warmup.non2xx > 0 || r.warmup.errors > 0);
+  const failures = [...rows, ...(proxy.rows ?? [])].filter((r) => r.non2xx > 0 || r.errors > 0 || r.timeouts > 0 || r.warmup.non2xx > 0 || r.warmup.errors > 0);
   const report = {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
@@ -308,6 +339,13 @@ async function main() {
     durationSeconds: DURATION,
     warmupSeconds: WARMUP,
     goal: { ratio: GOAL_RATIO, met: cofferRows.every((r) => r.ratio >= GOAL_RATIO) },
+    proxy: proxy.ran
+      ? {
+          goal: { ratioToNginx: PROXY_GOAL_RATIO, met: proxy.nginx.ran ? proxy.rows.filter((r) => r.scenario.includes('Coffer')).every((r) => r.ratio >= PROXY_GOAL_RATIO) : null },
+          nginx: proxy.nginx,
+          results: proxy.rows.map(({ url, ...rest }) => ({ ...rest, path: new URL(url).pathname })),
+        }
+      : { ran: false },
     postgres: postgres.url ? { ran: true, url: redactUrl(postgres.url) } : { ran: false, reason: postgres.note },
     results: rows.map(({ url, ...rest }) => ({ ...rest, path: new URL(url).pathname })),
     refreshStorm: storm,

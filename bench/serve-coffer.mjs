@@ -2,6 +2,9 @@
 //
 //   BENCH_BACKEND=sqlite                      → SQLite in a fresh temp data dir
 //   BENCH_BACKEND=postgres BENCH_PG_URL=…     → a fresh schema `bench_<random>` in that database (dropped on exit)
+//   BENCH_UPSTREAM_URL=http://127.0.0.1:…     → also a `bench-proxy` connector whose API is that upstream (loopback
+//                                               and plain http allowed), connected for consumer `bench` with the key
+//                                               BENCH_UPSTREAM_TOKEN (the proxy scenario)
 //
 // Starts on 127.0.0.1:0 with a silent logger, creates an application, stores a Pipedrive api-key connection for
 // consumer `bench` through the HTTP API, then prints one JSON line on stdout:
@@ -23,10 +26,13 @@ const pgBase = process.env.BENCH_PG_URL ?? '';
 if (backend === 'postgres' && !pgBase) throw new Error('BENCH_PG_URL is required for BENCH_BACKEND=postgres');
 
 const CONSUMER = 'bench';
+const upstreamUrl = process.env.BENCH_UPSTREAM_URL ?? '';
+const upstreamToken = process.env.BENCH_UPSTREAM_TOKEN ?? 'bench-upstream-token';
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-bench-'));
 const schema = backend === 'postgres' ? `bench_${crypto.randomBytes(6).toString('hex')}` : null;
 
 let runtime = null;
+let connectorsDir = null;
 let server = null;
 let closing = null;
 
@@ -82,6 +88,7 @@ function cleanup() {
     if (runtime) await step('store close', () => runtime.close());
     await step('drop schema', dropSchema);
     await step('remove data dir', () => fs.rmSync(dataDir, { recursive: true, force: true }));
+    if (connectorsDir) await step('remove connectors dir', () => fs.rmSync(connectorsDir, { recursive: true, force: true }));
   })();
   return closing;
 }
@@ -105,7 +112,28 @@ try {
     databaseUrl = url.toString();
     await prepareSchema();
   }
+  const proxyEnv = {};
+  if (upstreamUrl) {
+    connectorsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-bench-connectors-'));
+    fs.writeFileSync(
+      path.join(connectorsDir, 'bench-proxy.yaml'),
+      [
+        'id: bench-proxy',
+        'name: Bench proxy API',
+        'website: https://bench-proxy.example',
+        'unified_apis: [crm]',
+        'auth_type: apiKey',
+        'form_fields:',
+        '  - { id: api_key, label: API key, type: password, required: true, sensitive: true }',
+        'proxy:',
+        `  base_url: ${upstreamUrl}/v1`,
+        '  auth: { type: bearer, value: "{api_key}" }',
+      ].join('\n') + '\n',
+    );
+    Object.assign(proxyEnv, { COFFER_CONNECTORS_DIR: connectorsDir, COFFER_ALLOW_PRIVATE_UPSTREAMS: 'true', COFFER_ALLOW_INSECURE_PROVIDERS: 'true' });
+  }
   const config = loadConfig({
+    ...proxyEnv,
     PORT: '0',
     HOST: '127.0.0.1',
     COFFER_DATA_DIR: dataDir,
@@ -134,6 +162,16 @@ try {
   const state = JSON.parse(body)?.data?.state;
   if (state !== 'callable') throw new Error(`the stored pipedrive connection is "${state}", not "callable": ${body}`);
 
+  if (upstreamUrl) {
+    const stored = await fetch(`${server.url}/vault/connections/crm/bench-proxy`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ settings: { api_key: upstreamToken } }),
+    });
+    const text = await stored.text();
+    if (stored.status !== 200) throw new Error(`storing the bench-proxy connection answered ${stored.status}: ${text}`);
+  }
+
   process.stdout.write(
     JSON.stringify({
       ready: true,
@@ -143,6 +181,7 @@ try {
       appId: app.application_id,
       apiKey: app.api_key,
       consumerId: CONSUMER,
+      proxyServiceId: upstreamUrl ? 'bench-proxy' : null,
       schema,
       store: runtime.store.description ?? null,
     }) + '\n',

@@ -11,8 +11,10 @@ import {
   createApplication,
   listApiKeys,
   listAppConnectors,
+  normalizeProxyHost,
   revokeApiKey,
   setConnectorEnabled,
+  setProxyAllowedHosts,
   setRedirectUris,
 } from './vault/applications.js';
 import { VaultError } from './vault/errors.js';
@@ -29,7 +31,7 @@ const USAGE = `Usage: coffer <command> [options]
   serve [--port N]                         start the API server (what \`npm start\` runs)
   migrate                                  apply database migrations
   app create [--id ID] [--name NAME] [--no-connectors]
-  app set --app ID --redirect-uris "https://a,https://b"
+  app set --app ID [--redirect-uris "https://a,https://b"] [--proxy-hosts "api.a.com,*.b.com"]
   key create|list --app ID
   key revoke KEY_ID --app ID
   connector list [--app ID]                the catalogue, or what an application enabled
@@ -55,6 +57,7 @@ const OPTIONS = {
   app: { type: 'string' },
   'no-connectors': { type: 'boolean' },
   'redirect-uris': { type: 'string' },
+  'proxy-hosts': { type: 'string' },
   'client-id': { type: 'string' },
   'client-secret': { type: 'string' },
   scopes: { type: 'string' },
@@ -139,11 +142,25 @@ async function app(sub: string | undefined, values: Values): Promise<void> {
   }
   if (sub === 'set') {
     const appId = need(values.app, '--app');
-    const raw = values['redirect-uris'];
-    if (raw === undefined) throw new UsageError('app set needs --redirect-uris');
-    const uris = raw.split(',').map((u) => u.trim()).filter(Boolean);
-    await withRuntime((rt) => setRedirectUris(rt.ctx, appId, uris));
-    print(json, { application_id: appId, redirect_uris: uris }, `Redirect URIs of ${appId}: ${uris.join(', ') || '(none)'}`);
+    const rawUris = values['redirect-uris'];
+    const rawHosts = values['proxy-hosts'];
+    if (rawUris === undefined && rawHosts === undefined) throw new UsageError('app set needs --redirect-uris or --proxy-hosts');
+    const list = (raw: string) => raw.split(',').map((u) => u.trim()).filter(Boolean);
+    const out: Record<string, unknown> = { application_id: appId };
+    const lines: string[] = [];
+    // Both lists are checked before either is stored.
+    if (rawHosts !== undefined) list(rawHosts).forEach(normalizeProxyHost);
+    await withRuntime(async (rt) => {
+      if (rawUris !== undefined) {
+        out.redirect_uris = await setRedirectUris(rt.ctx, appId, list(rawUris));
+        lines.push(`Redirect URIs of ${appId}: ${(out.redirect_uris as string[]).join(', ') || '(none)'}`);
+      }
+      if (rawHosts !== undefined) {
+        out.proxy_allowed_hosts = await setProxyAllowedHosts(rt.ctx, appId, list(rawHosts));
+        lines.push(`Proxy hosts of ${appId}: ${(out.proxy_allowed_hosts as string[]).join(', ') || '(none besides each connector API host)'}`);
+      }
+    });
+    print(json, out, lines.join('\n'));
     return;
   }
   throw new UsageError('app takes create or set');

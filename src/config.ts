@@ -28,6 +28,8 @@ export interface Config {
   flowsAuth0TokenUrl: string;
   /** Check saved API-key/basic credentials with the connector's verification request. */
   verifyCredentials: boolean;
+  /** Longest a proxied provider call may wait for the provider (headers, then each body chunk); `x-apideck-timeout` may shorten it. */
+  proxyTimeoutMs: number;
   webhooks: WebhookConfig;
 }
 
@@ -122,6 +124,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { po
   const refreshIntervalSeconds = nonNegativeInteger(env.COFFER_REFRESH_INTERVAL_SECONDS, 'COFFER_REFRESH_INTERVAL_SECONDS', 60);
   const refreshStaleDays = nonNegativeInteger(env.COFFER_REFRESH_STALE_DAYS, 'COFFER_REFRESH_STALE_DAYS', 30);
   const allowInsecureProviders = flag(env.COFFER_ALLOW_INSECURE_PROVIDERS, 'COFFER_ALLOW_INSECURE_PROVIDERS');
+  const proxyTimeoutMs = nonNegativeInteger(env.COFFER_PROXY_TIMEOUT_MS, 'COFFER_PROXY_TIMEOUT_MS', 30_000);
+  if (proxyTimeoutMs === 0) throw new ConfigError('COFFER_PROXY_TIMEOUT_MS must be a positive number of milliseconds');
   const allowPrivateUpstreams = flag(env.COFFER_ALLOW_PRIVATE_UPSTREAMS, 'COFFER_ALLOW_PRIVATE_UPSTREAMS');
   const flowsAuth0TokenUrl = env.COFFER_FLOWS_AUTH0_TOKEN_URL?.trim()
     ? parseHttpUrl(env.COFFER_FLOWS_AUTH0_TOKEN_URL.trim(), 'COFFER_FLOWS_AUTH0_TOKEN_URL')
@@ -143,6 +147,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { po
     allowInsecureProviders,
     allowPrivateUpstreams,
     flowsAuth0TokenUrl,
+    proxyTimeoutMs,
     verifyCredentials: env.COFFER_VERIFY_CREDENTIALS === undefined ? true : flag(env.COFFER_VERIFY_CREDENTIALS, 'COFFER_VERIFY_CREDENTIALS'),
     webhooks: webhookConfig(env),
   };

@@ -7,6 +7,10 @@ import { LogWriter } from './vault/logs.js';
 import { RefreshCoordinator } from './oauth/refresh.js';
 import { startBackgroundRefresher } from './oauth/background-refresher.js';
 import { WebhookDispatcher } from './events/dispatcher.js';
+import { Forwarder } from './proxy/forward.js';
+import { createUpstreamAgent } from './proxy/upstream-agent.js';
+
+const SHUTDOWN_GRACE_MS = 3_000;
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -21,6 +25,8 @@ export async function startServer(runtime: Runtime, logger: Logger, listen: { po
   const logs = new LogWriter(runtime.store.db, (error) => logger.error({ err: error }, 'could not write request logs'));
   const refresher = new RefreshCoordinator(runtime.ctx);
   const webhooks = new WebhookDispatcher(runtime.ctx, runtime.config.webhooks, logger);
+  const agent = createUpstreamAgent(runtime.ctx.upstream, { connectTimeoutMs: Math.min(10_000, runtime.config.proxyTimeoutMs) });
+  const forwarder = new Forwarder(runtime.ctx, refresher, agent, (error, what) => logger.error({ err: error }, what));
   const app = await buildApp({
     ctx: runtime.ctx,
     store: runtime.store,
@@ -30,6 +36,8 @@ export async function startServer(runtime: Runtime, logger: Logger, listen: { po
     refresher,
     webhookPolicy: { allowPrivateNetworks: runtime.config.webhooks.allowPrivateNetworks },
     onEventsWritten: () => webhooks.nudge(),
+    forwarder,
+    proxyTimeoutMs: runtime.config.proxyTimeoutMs,
   });
   await app.listen({ port: listen.port, host: listen.host });
   const address = app.server.address();
@@ -53,8 +61,14 @@ export async function startServer(runtime: Runtime, logger: Logger, listen: { po
     logs,
     async close() {
       await stopRefresher();
-      await app.close();
+      // In-flight requests get a grace period; sockets a browser opened ahead of time and never used count as busy
+      // to node:http, and would otherwise hold the shutdown until their headers timeout (60 s).
+      const closing = app.close();
+      const force = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+      await closing;
+      clearTimeout(force);
       await webhooks.stop();
+      await agent.destroy();
       await logs.flush();
     },
   };

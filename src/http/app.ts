@@ -3,7 +3,7 @@ import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Store } from '../store/database.js';
 import type { VaultContext } from '../vault/context.js';
@@ -25,6 +25,8 @@ import { hostedVaultRoutes } from './routes/hosted-vault.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import type { WebhookPolicy } from '../events/subscriptions.js';
 import { flowsVaultRoutes } from './routes/flows-vault.js';
+import { proxyRoutes } from './routes/proxy.js';
+import type { Forwarder } from '../proxy/forward.js';
 
 export interface AppOptions {
   ctx: VaultContext;
@@ -36,6 +38,9 @@ export interface AppOptions {
   webhookPolicy: WebhookPolicy;
   /** Called after a request that may have written events, so they go out without waiting for the next poll. */
   onEventsWritten?: () => void;
+  /** The proxy's provider calls (`/proxy`, `/vault/proxy`). */
+  forwarder: Forwarder;
+  proxyTimeoutMs: number;
 }
 
 const BODY_LIMIT = 1024 * 1024;
@@ -52,6 +57,9 @@ export const CORS_HEADERS = [
   'X-APIDECK-DOWNSTREAM-URL',
   'X-APIDECK-DOWNSTREAM-METHOD',
   'X-APIDECK-DOWNSTREAM-AUTHORIZATION',
+  'X-APIDECK-UNIFIED-API',
+  'X-APIDECK-TIMEOUT',
+  'X-APIDECK-FOLLOW-REDIRECTS',
 ];
 
 /** Paths that carry a secret in the URL itself are logged without it. */
@@ -89,14 +97,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   installErrorHandling(app);
 
-  await app.register(cors, {
+  const corsOptions = {
     origin: options.corsOrigins ?? true,
     allowedHeaders: CORS_HEADERS,
     methods: ['GET', 'POST', 'PATCH', 'PUT', 'DELETE', 'OPTIONS'],
     maxAge: 600,
     // A bare OPTIONS (no Origin) is not a CORS preflight; answer it instead of failing it in plain text.
     strictPreflight: false,
-  });
+  };
+  // `OPTIONS /proxy` with a downstream URL is a proxied OPTIONS call (`proxy.options`), not a preflight: a browser's
+  // preflight never carries the caller's custom headers themselves.
+  const proxiedOptions = { ...corsOptions, preflight: false };
+  await app.register(cors, () => (request: FastifyRequest, callback: (error: Error | null, options: typeof corsOptions) => void) =>
+    callback(null, request.raw.method === 'OPTIONS' && request.headers['x-apideck-downstream-url'] !== undefined ? proxiedOptions : corsOptions),
+  );
 
   app.addHook('onRoute', (route) => {
     const operation = route.config?.operation;
@@ -109,8 +123,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request) => authenticate(ctx, request));
   app.addHook('onResponse', async (request, reply) => {
     recordApiCall(logs, new URL(ctx.publicUrl).host, request, reply);
-    request.log.info({ method: request.method, path: loggablePath(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
-    if (request.method !== 'GET' && reply.statusCode < 400) options.onEventsWritten?.();
+    const trace = request.proxyTrace;
+    const proxy = trace
+      ? { unified_api: 'proxy', service_id: trace.serviceId, upstream_ms: Math.round(trace.upstreamMs), latency_ms: Math.round(Math.max(0, reply.elapsedTime - trace.upstreamMs)) }
+      : {};
+    request.log.info({ method: request.method, path: loggablePath(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime), ...proxy }, 'request');
+    // Proxied calls rarely write events (health transitions only): the next poll picks those up.
+    if (request.method !== 'GET' && reply.statusCode < 400 && !trace) options.onEventsWritten?.();
   });
 
   await app.register(systemRoutes(store));
@@ -124,6 +143,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(hostedVaultRoutes());
   // Encapsulated: its own auth (Management API tokens), error body and form parser.
   await app.register(flowsVaultRoutes(ctx), { prefix: '/api/v2' });
+  await app.register(proxyRoutes(options.forwarder, { maxTimeoutMs: options.proxyTimeoutMs }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

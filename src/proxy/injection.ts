@@ -22,6 +22,12 @@ function fillValue(template: string, values: Record<string, unknown>): string {
   });
 }
 
+/** The connector's API base URL for these settings (no credentials needed), or null when it defines none. */
+export function proxyBaseUrl(def: ConnectorDefinition, settings: Record<string, unknown>): string | null {
+  if (!def.proxy) return null;
+  return fillUrlTemplate(def.proxy.base_url, withDefaults(def, settings), `calling ${def.name}`).replace(/\/+$/, '');
+}
+
 export function upstreamTarget(def: ConnectorDefinition, settings: Record<string, unknown>, accessToken: string | null): UpstreamTarget {
   if (!def.proxy) throw badRequest(`${def.name} has no API base URL in its connector definition`);
   const values: Record<string, unknown> = { ...withDefaults(def, settings), ...(accessToken ? { access_token: accessToken } : {}) };

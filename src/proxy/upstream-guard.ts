@@ -16,18 +16,29 @@ export interface UpstreamPolicy {
   allowInsecure: boolean;
 }
 
-export async function checkUpstream(url: URL, policy: UpstreamPolicy): Promise<void> {
+/** Loopback, private, link-local, unique-local (IPv4-mapped IPv6 addresses count as their IPv4 address). */
+export function isPrivateAddress(address: string): boolean {
+  const mapped = address.toLowerCase().startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
+  const family = net.isIP(mapped);
+  return family !== 0 && blocked.check(mapped, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+export const privateAddressRefused = (host: string) =>
+  new VaultError(400, 'RequestValidationError', `Refusing to send credentials to ${host}: it is a private or loopback address`);
+
+export function checkProtocol(url: URL, policy: UpstreamPolicy): void {
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && policy.allowInsecure)) {
     throw new VaultError(400, 'RequestValidationError', `Refusing to send credentials over ${url.protocol.replace(':', '')} to ${url.host}`);
   }
+}
+
+export async function checkUpstream(url: URL, policy: UpstreamPolicy): Promise<void> {
+  checkProtocol(url, policy);
   if (policy.allowPrivateNetworks) return;
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const addresses = net.isIP(host) ? [{ address: host, family: net.isIP(host) }] : await dns.lookup(host, { all: true }).catch(() => []);
   if (addresses.length === 0) throw new VaultError(502, 'ConnectorExecutionError', `Cannot resolve ${host}`);
-  for (const { address, family } of addresses) {
-    const mapped = family === 6 && address.startsWith('::ffff:') ? address.slice(7) : address;
-    if (blocked.check(mapped, net.isIP(mapped) === 6 ? 'ipv6' : 'ipv4')) {
-      throw new VaultError(400, 'RequestValidationError', `Refusing to send credentials to ${host}: it is a private or loopback address`);
-    }
+  for (const { address } of addresses) {
+    if (isPrivateAddress(address)) throw privateAddressRefused(host);
   }
 }

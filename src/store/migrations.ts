@@ -319,10 +319,21 @@ function flowsVault(): Migration {
   };
 }
 
+/** The proxy: each application's own list of hosts its consumers' credentials may be sent to. */
+function proxy(dialect: Dialect): Migration {
+  const t = columnTypes(dialect);
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('applications').addColumn('proxy_allowed_hosts', t.json).execute();
+    },
+  };
+}
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     async getMigrations() {
-      return { '0001_initial': initial(dialect), '0002_oauth': oauth(), '0003_webhooks': webhooks(dialect), '0004_flows_vault': flowsVault() };
+      // 0003 and 0004 belong to other branches (webhooks, Flows Vault): names sort, numbers may have gaps.
+      return { '0001_initial': initial(dialect), '0002_oauth': oauth(), '0003_webhooks': webhooks(dialect), '0004_flows_vault': flowsVault(), '0005_proxy': proxy(dialect) };
     },
   };
 }

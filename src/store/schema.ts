@@ -9,6 +9,8 @@ export interface ApplicationsTable {
   id: string;
   name: string;
   redirect_uris: Json;
+  /** Hosts (besides each connector's own API host) the proxy may send this application's credentials to; null = none. */
+  proxy_allowed_hosts: NullableJson;
   created_at: number;
   updated_at: number;
 }

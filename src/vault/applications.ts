@@ -1,5 +1,6 @@
 // Applications (tenants), their API keys and the connectors they enable.
 import crypto from 'node:crypto';
+import { readJson } from '../store/database.js';
 import type { VaultContext } from './context.js';
 import { badRequest, notFound, VaultError } from './errors.js';
 import { newId } from './ids.js';
@@ -100,6 +101,47 @@ export async function setRedirectUris(ctx: VaultContext, applicationId: string, 
     .where('id', '=', applicationId)
     .execute();
   return uris;
+}
+
+/**
+ * A proxy allow-list entry: a host name or IP (`api.example.com`, `10.0.0.5`), optionally with a port
+ * (`api.example.com:8443`), or `*.example.com` for every subdomain. Returned lower-cased.
+ */
+export function normalizeProxyHost(entry: string): string {
+  const text = entry.trim().toLowerCase();
+  const bare = text.startsWith('*.') ? text.slice(2) : text;
+  let url: URL | null = null;
+  try {
+    url = new URL(`http://${bare}`);
+  } catch {
+    // reported below
+  }
+  if (!url || url.host !== bare || bare.includes('*') || (text !== bare && url.port !== '')) {
+    throw badRequest(`"${entry}" is not a host name (examples: api.example.com, api.example.com:8443, *.example.com)`);
+  }
+  return text;
+}
+
+export async function setProxyAllowedHosts(ctx: VaultContext, applicationId: string, hosts: string[]): Promise<string[]> {
+  await requireApplication(ctx, applicationId);
+  const normalized = [...new Set(hosts.map(normalizeProxyHost))];
+  await ctx.db
+    .updateTable('applications')
+    .set({ proxy_allowed_hosts: JSON.stringify(normalized), updated_at: Date.now() })
+    .where('id', '=', applicationId)
+    .execute();
+  await configurationChanged(ctx);
+  return normalized;
+}
+
+/** The application's proxy allow-list (cached with the rest of the tenant configuration). */
+export async function proxyAllowedHosts(ctx: VaultContext, applicationId: string): Promise<string[]> {
+  const cached = ctx.cache.proxyHostsOf(applicationId);
+  if (cached) return cached;
+  const row = await ctx.db.selectFrom('applications').select('proxy_allowed_hosts').where('id', '=', applicationId).executeTakeFirst();
+  const hosts = readJson<string[] | null>(row?.proxy_allowed_hosts ?? null, null) ?? [];
+  ctx.cache.rememberProxyHosts(applicationId, hosts);
+  return hosts;
 }
 
 export async function createApiKey(ctx: VaultContext, applicationId: string): Promise<{ id: string; api_key: string }> {

@@ -15,6 +15,7 @@ export interface CachedAppConnector extends AppConnectorRow {
 export class TenantCache {
   private readonly apiKeys = new Map<string, string>();
   private readonly appConnectors = new Map<string, CachedAppConnector[]>();
+  private readonly proxyHosts = new Map<string, string[]>();
   private filledAt = Date.now();
 
   constructor(private readonly changes: ChangeFeed) {}
@@ -26,6 +27,7 @@ export class TenantCache {
   clear(): void {
     this.apiKeys.clear();
     this.appConnectors.clear();
+    this.proxyHosts.clear();
     this.filledAt = Date.now();
   }
 
@@ -47,5 +49,15 @@ export class TenantCache {
   rememberConnectors(applicationId: string, rows: CachedAppConnector[]): void {
     if (this.appConnectors.size >= MAX_KEYS) this.appConnectors.clear();
     this.appConnectors.set(applicationId, rows);
+  }
+
+  proxyHostsOf(applicationId: string): string[] | undefined {
+    this.fresh();
+    return this.proxyHosts.get(applicationId);
+  }
+
+  rememberProxyHosts(applicationId: string, hosts: string[]): void {
+    if (this.proxyHosts.size >= MAX_KEYS) this.proxyHosts.clear();
+    this.proxyHosts.set(applicationId, hosts);
   }
 }

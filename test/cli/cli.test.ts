@@ -245,6 +245,21 @@ describe('coffer CLI on SQLite, while `coffer serve` runs on the same store', ()
     }
   });
 
+  it('app set --proxy-hosts stores the normalized allow-list; a bad host changes nothing', async () => {
+    const set = await okJson(['app', 'set', ...appArgs(), '--proxy-hosts', 'Files.Acme.example, api.acme.example:8443,*.cdn.example'], env);
+    expect(set).toEqual({ application_id: main.application_id, proxy_allowed_hosts: ['files.acme.example', 'api.acme.example:8443', '*.cdn.example'] });
+    const bad = await fails(['app', 'set', ...appArgs(), '--proxy-hosts', 'ok.example,https://not-a-host/x', '--redirect-uris', 'https://z.example'], env);
+    expect(bad).toContain('https://not-a-host/x');
+    const db = new BetterSqlite3(path.join(dataDir, 'coffer.db'), { readonly: true, fileMustExist: true });
+    try {
+      const row = db.prepare('select proxy_allowed_hosts, redirect_uris from applications where id = ?').get(main.application_id) as Record<string, string>;
+      expect(JSON.parse(row.proxy_allowed_hosts)).toEqual(['files.acme.example', 'api.acme.example:8443', '*.cdn.example']);
+      expect(JSON.parse(row.redirect_uris)).not.toContain('https://z.example');
+    } finally {
+      db.close();
+    }
+  });
+
   it('bad usage exits ≠ 0 with a one-line reason', async () => {
     const countApps = () => {
       const db = new BetterSqlite3(path.join(dataDir, 'coffer.db'), { readonly: true, fileMustExist: true });

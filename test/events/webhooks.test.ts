@@ -19,15 +19,7 @@ import {
   APP_REDIRECT,
   type Harness,
 } from '../support/oauth-harness.js';
-import { startReceiver, verifyApideckSignature, verifyStandardWebhook, type Delivery, type Receiver } from '../support/webhook-receiver.js';
-
-export const FAST_WEBHOOKS = {
-  COFFER_WEBHOOK_POLL_MS: '40',
-  COFFER_WEBHOOK_BACKOFF_MS: '40',
-  COFFER_WEBHOOK_BACKOFF_MAX_MS: '300',
-  COFFER_WEBHOOK_TIMEOUT_MS: '3000',
-  COFFER_ALLOW_PRIVATE_WEBHOOKS: 'true',
-};
+import { FAST_WEBHOOKS, startReceiver, verifyApideckSignature, verifyStandardWebhook, type Delivery, type Receiver } from '../support/webhook-receiver.js';
 
 const API_KEY_CONNECTORS: Record<string, string> = {
   'hook-legacy.yaml': `id: hook-legacy

@@ -49,7 +49,7 @@ export interface TestUpstream {
   close(): Promise<void>;
 }
 
-function credentialOf(style: Style | null, req: http.IncomingMessage, url: URL): string | null {
+export function credentialOf(style: Style | null, req: http.IncomingMessage, url: URL): string | null {
   const authorization = req.headers.authorization ?? '';
   switch (style) {
     case 'bearer':

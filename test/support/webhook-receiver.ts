@@ -6,6 +6,15 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 
+/** Dispatcher settings that make retries happen within a test's time (and allow the receiver on loopback). */
+export const FAST_WEBHOOKS = {
+  COFFER_WEBHOOK_POLL_MS: '40',
+  COFFER_WEBHOOK_BACKOFF_MS: '40',
+  COFFER_WEBHOOK_BACKOFF_MAX_MS: '300',
+  COFFER_WEBHOOK_TIMEOUT_MS: '3000',
+  COFFER_ALLOW_PRIVATE_WEBHOOKS: 'true',
+};
+
 export interface Delivery {
   headers: Record<string, string>;
   body: string;
