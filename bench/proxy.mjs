@@ -2,7 +2,8 @@
 //   1. directly (the ceiling),
 //   2. through nginx `proxy_pass` with the credential injected by `proxy_set_header Authorization` (when `nginx` is on
 //      PATH: a temp prefix, a temp config, `daemon off`, one worker — Coffer is one Node process too),
-//   3. through Coffer's `GET /proxy` (API-key auth, connection lookup, credential injection), per backend.
+//   3. through a bare Node proxy on Coffer's own stack (fastify + undici, nothing else): the floor for any Node proxy,
+//   4. through Coffer's `GET /proxy` (API-key auth, connection lookup, credential injection), per backend.
 // Goal: Coffer's req/s ≥ 0.6 × nginx's.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -121,6 +122,15 @@ export async function runProxyBench(postgresUrl, deps) {
         await stopChild(nginx.child);
         nginx.cleanup();
       }
+    }
+
+    const bare = await startChild('node-proxy', 'serve-node-proxy.mjs', { BENCH_UPSTREAM_URL: upstreamInfo.url, BENCH_UPSTREAM_TOKEN: TOKEN });
+    try {
+      const url = `${bare.info.url}/v1/me`;
+      await sample(url, {}, checkMe);
+      rows.push(await measure('proxy: bare Node proxy (fastify + undici, no auth/lookup/log)', 'node', url, {}));
+    } finally {
+      await stopChild(bare.child);
     }
 
     for (const backend of postgresUrl ? ['sqlite', 'postgres'] : ['sqlite']) {
