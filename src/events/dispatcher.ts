@@ -4,6 +4,8 @@
 // `FOR UPDATE SKIP LOCKED` and a claim bumps the attempt number, so each attempt is made by exactly one instance.
 import { sql, type Selectable } from 'kysely';
 import type { WebhookConfig } from '../config.js';
+import type { Agent } from 'undici';
+import { createUpstreamAgent } from '../proxy/upstream-agent.js';
 import { checkUpstream } from '../proxy/upstream-guard.js';
 import { readJson } from '../store/database.js';
 import type { WebhookDeliveriesTable } from '../store/schema.js';
@@ -46,12 +48,16 @@ export class WebhookDispatcher {
   private nudged = false;
   private wake: (() => void) | null = null;
   private loop: Promise<void> | null = null;
+  /** Checks each resolved address inside the connect, so a delivery URL cannot be rebound to an internal address. */
+  private readonly agent: Agent;
 
   constructor(
     private readonly ctx: VaultContext,
     private readonly config: WebhookConfig,
     private readonly log: DispatcherLog,
-  ) {}
+  ) {
+    this.agent = createUpstreamAgent({ allowInsecure: true, allowPrivateNetworks: config.allowPrivateNetworks }, { connectTimeoutMs: Math.min(10_000, config.timeoutMs) });
+  }
 
   /** Polls every `pollMs` (and at once after `nudge`) until `stop`. */
   start(): void {
@@ -80,6 +86,7 @@ export class WebhookDispatcher {
     this.stopped = true;
     this.wake?.();
     await this.loop;
+    await this.agent.destroy();
   }
 
   private pause(ms: number): Promise<void> {
@@ -257,10 +264,12 @@ export class WebhookDispatcher {
       await checkUpstream(url, { allowInsecure: true, allowPrivateNetworks: this.config.allowPrivateNetworks });
       const { secrets, apideckKey } = await signingSecrets(this.ctx, webhook);
       const timestamp = Math.floor(Date.now() / 1000);
-      const response = await fetch(url, {
+      // undici's request never follows redirects: a 3xx is a failed attempt, not a hop to another host.
+      const response = await this.agent.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
         method: 'POST',
         body,
-        redirect: 'manual',
         signal: AbortSignal.timeout(this.config.timeoutMs),
         headers: {
           'content-type': 'application/json',
@@ -273,10 +282,10 @@ export class WebhookDispatcher {
           'webhook-signature': standardWebhookSignature(deliveryId, timestamp, body, secrets),
         },
       });
-      const text = await response.text().catch(() => '');
-      return { statusCode: response.status, responseBody: text.slice(0, RESPONSE_BODY_LIMIT) };
+      const text = await response.body.text().catch(() => '');
+      return { statusCode: response.statusCode, responseBody: text.slice(0, RESPONSE_BODY_LIMIT) };
     } catch (error) {
-      const message = error instanceof Error ? (error.name === 'TimeoutError' ? 'timed out' : error.message) : String(error);
+      const message = error instanceof Error ? (error.name === 'TimeoutError' || error.name === 'AbortError' ? 'timed out' : error.message) : String(error);
       return { statusCode: 0, responseBody: message.slice(0, RESPONSE_BODY_LIMIT) };
     }
   }

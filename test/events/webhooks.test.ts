@@ -4,6 +4,7 @@
 import { Apideck } from '@apideck/unify';
 import { NotFoundResponse } from '@apideck/unify/models/errors/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWebhook } from '../../src/events/subscriptions.js';
 import { backends, startCoffer } from '../support/coffer.js';
 import { expectErrorEnvelope } from '../support/envelope.js';
 import {
@@ -292,8 +293,8 @@ describe.each(backends)('Webhooks (%s)', (backend) => {
     }
   });
 
-  it('refuses a delivery URL inside the network unless allowed', async () => {
-    const coffer = await startCoffer(backend, {});
+  it('refuses a delivery URL inside the network unless allowed, also when it resolves there only at delivery', async () => {
+    const coffer = await startCoffer(backend, { ...FAST_WEBHOOKS, COFFER_ALLOW_PRIVATE_WEBHOOKS: 'false' });
     try {
       const res = await fetch(`${coffer.url}/webhook/webhooks`, {
         method: 'POST',
@@ -302,6 +303,26 @@ describe.each(backends)('Webhooks (%s)', (backend) => {
       });
       const { body } = await expectErrorEnvelope(res, 400, 'RequestValidationError');
       expect(body.message).toContain('COFFER_ALLOW_PRIVATE_WEBHOOKS');
+
+      // A host name that resolved elsewhere when the subscription was made and resolves to loopback now: the address
+      // is checked again for every delivery (before it and inside the connect), and nothing is sent.
+      const rebound = receiver.url.replace('127.0.0.1', 'localhost');
+      const before = receiver.all.length;
+      await createWebhook(coffer.runtime.ctx, coffer.appId, { unified_api: 'crm', delivery_url: rebound, events: ['*'] }, null, { allowPrivateNetworks: true });
+      const saved = await fetch(`${coffer.url}/vault/connections/crm/pipedrive`, {
+        method: 'PATCH',
+        headers: { ...coffer.headers('rebinding'), 'content-type': 'application/json' },
+        body: JSON.stringify({ settings: { api_key: 'k' } }),
+      });
+      expect(saved.status).toBe(200);
+      let logs: any[] = [];
+      for (let i = 0; i < 100 && logs.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        logs = (await (await fetch(`${coffer.url}/webhook/logs`, { headers: coffer.headers() })).json()).data;
+      }
+      expect(logs[0]).toMatchObject({ success: false, status_code: 0, endpoint: rebound });
+      expect(logs[0].response_body).toMatch(/private or loopback/);
+      expect(receiver.all.length).toBe(before);
     } finally {
       await coffer.close();
     }
