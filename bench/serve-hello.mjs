@@ -1,28 +1,7 @@
 // Baseline for the benchmark: a bare fastify 5 hello-world in its own process.
-// Prints one JSON line `{"ready":true,"url":…}` on stdout once it listens; exits on SIGTERM/SIGINT or when stdin closes
-// (so it never outlives the benchmark that started it).
 import Fastify from 'fastify';
+import { serveUntilStdinCloses } from './serve-fastify.mjs';
 
 const app = Fastify({ logger: false });
 app.get('/', async () => ({ hello: 'world' }));
-
-await app.listen({ port: 0, host: '127.0.0.1' });
-const { port } = app.server.address();
-process.stdout.write(JSON.stringify({ ready: true, url: `http://127.0.0.1:${port}`, pid: process.pid }) + '\n');
-
-let closing = false;
-async function shutdown() {
-  if (closing) return;
-  closing = true;
-  try {
-    await app.close();
-  } finally {
-    // process.exit (not a signal death) so `node --cpu-prof` still writes its profile.
-    process.exit(0);
-  }
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-process.stdin.on('end', shutdown);
-process.stdin.on('error', shutdown);
-process.stdin.resume();
+await serveUntilStdinCloses(app);

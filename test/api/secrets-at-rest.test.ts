@@ -2,28 +2,12 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, setConnectorEnabled } from '../../src/vault/applications.js';
 import { backends, startCoffer, type TestCoffer } from '../support/coffer.js';
+import { leaks, rawStorage as rawStorageOf } from '../support/raw-storage.js';
 
 const distinct = (label: string) => `${label}-${crypto.randomBytes(18).toString('base64url')}`;
-
-/** Every form a secret could take on disk: as is, base64 and base64url of its UTF-8 bytes, hex. */
-function encodings(secret: string): string[] {
-  const bytes = Buffer.from(secret, 'utf8');
-  return [secret, bytes.toString('base64'), bytes.toString('base64').replace(/=+$/, ''), bytes.toString('base64url'), bytes.toString('hex')];
-}
-
-function leaks(haystack: Buffer | string, secrets: Record<string, string>): string[] {
-  const found: string[] = [];
-  for (const [name, secret] of Object.entries(secrets)) {
-    for (const form of encodings(secret)) {
-      if (haystack.includes(form)) found.push(`${name} (${form === secret ? 'plain' : 'encoded'})`);
-    }
-  }
-  return found;
-}
 
 describe.each(backends)('secrets at rest (%s)', (backend) => {
   let coffer: TestCoffer;
@@ -57,34 +41,15 @@ describe.each(backends)('secrets at rest (%s)', (backend) => {
     return { status: res.status, text, json: text ? JSON.parse(text) : null };
   }
 
+  /** Every byte stored, checked to really cover the store (the WAL on SQLite, every table on PostgreSQL). */
   async function rawStorage(): Promise<Buffer> {
-    await coffer.server.logs.flush();
-    if (backend === 'sqlite') {
-      const parts: Buffer[] = [];
-      for (const name of ['coffer.db', 'coffer.db-wal', 'coffer.db-shm']) {
-        const file = path.join(coffer.dataDir, name);
-        if (fs.existsSync(file)) parts.push(fs.readFileSync(file));
-      }
-      expect(fs.existsSync(path.join(coffer.dataDir, 'coffer.db-wal'))).toBe(true);
-      return Buffer.concat(parts);
+    const dump = await rawStorageOf(coffer);
+    if (backend === 'sqlite') expect(fs.existsSync(path.join(coffer.dataDir, 'coffer.db-wal'))).toBe(true);
+    else {
+      const tables = new Set(dump.toString('utf8').split('\n').map((line) => line.slice(0, line.indexOf(': '))));
+      expect([...tables]).toEqual(expect.arrayContaining(['connections', 'app_connectors', 'api_keys', 'outbox', 'request_logs']));
     }
-    const client = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
-    await client.connect();
-    try {
-      const tables = await client.query<{ table_name: string }>(
-        `select table_name from information_schema.tables where table_schema = $1 and table_type = 'BASE TABLE' order by table_name`,
-        [coffer.schema],
-      );
-      expect(tables.rows.map((r) => r.table_name)).toEqual(expect.arrayContaining(['connections', 'app_connectors', 'api_keys', 'outbox', 'request_logs']));
-      const lines: string[] = [];
-      for (const { table_name } of tables.rows) {
-        const rows = await client.query<{ t: string }>(`select t::text as t from "${coffer.schema}"."${table_name}" t`);
-        for (const row of rows.rows) lines.push(`${table_name}: ${row.t}`);
-      }
-      return Buffer.from(lines.join('\n'), 'utf8');
-    } finally {
-      await client.end();
-    }
+    return dump;
   }
 
   beforeAll(async () => {
