@@ -56,6 +56,7 @@ export async function openRuntime(config: Config): Promise<Runtime> {
     catalogue,
     publicUrl: config.publicUrl,
     cache: new TenantCache(store.changes),
+    readConnectionRow: store.readConnectionRow,
     changes: store.changes,
     oauth: { allowInsecureProviders: config.allowInsecureProviders, refreshMarginMs: config.refreshMarginSeconds * 1000 },
     flows: { auth0TokenUrl: config.flowsAuth0TokenUrl },

@@ -165,7 +165,10 @@ export class Forwarder {
   /** The connection, where the call may go, and the headers it carries. Throws the caller's 4xx. */
   private async prepare(call: ProxyCall, trace: ProxyTrace): Promise<Prepared> {
     const { ctx } = this;
-    const row = await findConnectionRow(ctx.db, call.scope.applicationId, call.scope.consumerId, call.serviceId);
+    const { applicationId, consumerId } = call.scope;
+    const row = ctx.readConnectionRow
+      ? ctx.readConnectionRow(applicationId, consumerId, call.serviceId)
+      : await findConnectionRow(ctx.db, applicationId, consumerId, call.serviceId);
     if (!row) throw notFound('connection', `${call.unifiedApi ?? '*'}+${call.serviceId}`);
     const unifiedApi = call.unifiedApi ?? row.unified_api;
     trace.unifiedApi = unifiedApi;

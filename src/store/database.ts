@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import type { Database } from './schema.js';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Selectable } from 'kysely';
+import type { ConnectionsTable, Database } from './schema.js';
 import { migrationProvider } from './migrations.js';
 import { postgresChangeFeed, sqliteChangeFeed, type ChangeFeed } from './change-feed.js';
 
@@ -15,6 +15,11 @@ export interface Store {
   /** PostgreSQL schema from `?schema=`, created on migrate. */
   schema?: string | null;
   changes: ChangeFeed;
+  /**
+   * SQLite only: the connection row of (application, consumer, service), read synchronously on a read-only connection
+   * of its own. The proxy's hot path; committed data only, never a write in flight on the main connection.
+   */
+  readConnectionRow?: (applicationId: string, consumerId: string, serviceId: string) => Selectable<ConnectionsTable> | undefined;
   /** Where the data lives, without credentials, for start-up messages. */
   description: string;
   close(): Promise<void>;
@@ -104,7 +109,28 @@ function openSqlite(dataDir: string): Store {
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
-  return { db, dialect: 'sqlite', changes: sqliteChangeFeed(database), description: `SQLite ${file}`, close: () => db.destroy() };
+  // Opened on first use: the table exists only once migrations ran.
+  let reader: BetterSqlite3.Database | null = null;
+  let connectionRow: BetterSqlite3.Statement<[string, string, string], Selectable<ConnectionsTable>> | null = null;
+  const readConnectionRow = (applicationId: string, consumerId: string, serviceId: string) => {
+    if (!connectionRow) {
+      reader = new BetterSqlite3(file, { readonly: true });
+      reader.pragma('busy_timeout = 5000');
+      connectionRow = reader.prepare('select * from connections where application_id = ? and consumer_id = ? and service_id = ?');
+    }
+    return connectionRow.get(applicationId, consumerId, serviceId);
+  };
+  return {
+    db,
+    dialect: 'sqlite',
+    changes: sqliteChangeFeed(database),
+    readConnectionRow,
+    description: `SQLite ${file}`,
+    async close() {
+      reader?.close();
+      await db.destroy();
+    },
+  };
 }
 
 export function openStore(options: StoreOptions): Store {
