@@ -79,7 +79,8 @@ async function checkDeliveryUrl(raw: string, allowPrivateNetworks: boolean): Pro
     await checkUpstream(url, { allowInsecure: true, allowPrivateNetworks });
   } catch (error) {
     if (!(error instanceof VaultError)) throw error;
-    throw badRequest(`delivery_url ${url.host} is a private or loopback address or cannot be resolved (set COFFER_ALLOW_PRIVATE_WEBHOOKS to deliver inside your network)`, {
+    if (error.statusCode >= 500) throw badRequest(`delivery_url host ${url.hostname} cannot be resolved`, { invalid: [{ delivery_url: url.host }] });
+    throw badRequest(`delivery_url ${url.host} is a private or loopback address (set COFFER_ALLOW_PRIVATE_WEBHOOKS to deliver inside your network)`, {
       invalid: [{ delivery_url: url.host }],
     });
   }

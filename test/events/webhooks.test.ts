@@ -303,6 +303,12 @@ describe.each(backends)('Webhooks (%s)', (backend) => {
       });
       const { body } = await expectErrorEnvelope(res, 400, 'RequestValidationError');
       expect(body.message).toContain('COFFER_ALLOW_PRIVATE_WEBHOOKS');
+      const unresolvable = await fetch(`${coffer.url}/webhook/webhooks`, {
+        method: 'POST',
+        headers: { ...coffer.headers(), 'content-type': 'application/json' },
+        body: JSON.stringify({ unified_api: 'vault', delivery_url: 'https://no-such-host.invalid/hooks', events: ['*'] }),
+      });
+      expect((await expectErrorEnvelope(unresolvable, 400, 'RequestValidationError')).body.message).toBe('delivery_url host no-such-host.invalid cannot be resolved');
 
       // A host name that resolved elsewhere when the subscription was made and resolves to loopback now: the address
       // is checked again for every delivery (before it and inside the connect), and nothing is sent.
