@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setConnectorEnabled, setRedirectUris } from '../../src/vault/applications.js';
 import { backends, startCoffer, type TestCoffer } from '../support/coffer.js';
 import { expectErrorEnvelope, okJson } from '../support/envelope.js';
-import { followRedirects, startProvider, type TestProvider } from '../support/oidc.js';
+import { followRedirects, oauthConnectorFor, startProvider, type TestProvider } from '../support/oidc.js';
 import { connectorCheck, startUpstream, writeConnectorDir, type TestUpstream } from '../support/upstream.js';
 
 const APP_REDIRECT = 'https://app.example/oauth/done';
@@ -58,22 +58,7 @@ function connectors(upstream: string, issuer: string) {
       },
     },
     {
-      id: 'cf-oauth',
-      name: 'Fields OAuth',
-      website: 'https://fields-oauth.example',
-      unified_apis: ['crm'],
-      auth_type: 'oauth2',
-      oauth: {
-        grant_type: 'authorization_code',
-        authorization_url: `${issuer}/auth`,
-        token_url: `${issuer}/token`,
-        revocation_url: `${issuer}/token/revocation`,
-        issuer,
-        scopes: ['api'],
-        pkce: true,
-      },
-      form_fields: [{ id: 'workspace', label: 'Workspace', type: 'text' }],
-      proxy: { base_url: `${upstream}/oauth/api`, auth: { type: 'bearer', value: '{access_token}' } },
+      ...oauthConnectorFor(issuer, { id: 'cf-oauth', name: 'Fields OAuth', apiBaseUrl: `${upstream}/oauth/api` }),
       resources: {
         leads: {
           custom_fields_discovery: { method: 'POST', path: '/fields', items: '$.fields[*]', id: '$.key', name: '$.label', finder: '$.properties.{id}' },

@@ -7,33 +7,14 @@ import { setConnectorEnabled, setRedirectUris } from '../../src/vault/applicatio
 import { refreshCount } from '../support/oauth-harness.js';
 import { backends, startCoffer, type TestCoffer } from '../support/coffer.js';
 import { okJson } from '../support/envelope.js';
-import { followRedirects, startProvider, type TestProvider } from '../support/oidc.js';
+import { followRedirects, oauthConnectorFor, startProvider, type TestProvider } from '../support/oidc.js';
 import { startProxyUpstream, type ProxyUpstream } from '../support/proxy-upstream.js';
 import { writeConnectorDir } from '../support/upstream.js';
 import { proxyHeaders } from './support.js';
 
 const APP_REDIRECT = 'https://app.example/oauth/done';
 
-function oauthConnector(upstream: string, issuer: string) {
-  return {
-    id: 'px-oauth',
-    name: 'OAuth CRM',
-    website: 'https://px-oauth.example',
-    unified_apis: ['crm'],
-    auth_type: 'oauth2',
-    oauth: {
-      grant_type: 'authorization_code',
-      authorization_url: `${issuer}/auth`,
-      token_url: `${issuer}/token`,
-      revocation_url: `${issuer}/token/revocation`,
-      issuer,
-      scopes: ['api'],
-      pkce: true,
-    },
-    form_fields: [{ id: 'workspace', label: 'Workspace', type: 'text' }],
-    proxy: { base_url: `${upstream}/oauth`, auth: { type: 'bearer', value: '{access_token}' } },
-  };
-}
+const oauthConnector = (upstream: string, issuer: string) => oauthConnectorFor(issuer, { id: 'px-oauth', name: 'OAuth CRM', apiBaseUrl: `${upstream}/oauth` });
 
 describe.each(backends)('proxy with an OAuth connection (%s)', (backend) => {
   let upstream: ProxyUpstream;

@@ -209,3 +209,25 @@ export async function followRedirects(start: string, stop: (url: URL) => boolean
   }
   throw new Error(`too many redirects: ${hops.join(' -> ')}`);
 }
+
+/** A connector (as an object, for JSON/YAML files) whose OAuth endpoints are this provider's and whose API is `apiBaseUrl`. */
+export function oauthConnectorFor(issuer: string, connector: { id: string; name: string; apiBaseUrl: string }) {
+  return {
+    id: connector.id,
+    name: connector.name,
+    website: `https://${connector.id}.example`,
+    unified_apis: ['crm'],
+    auth_type: 'oauth2',
+    oauth: {
+      grant_type: 'authorization_code',
+      authorization_url: `${issuer}/auth`,
+      token_url: `${issuer}/token`,
+      revocation_url: `${issuer}/token/revocation`,
+      issuer,
+      scopes: ['api'],
+      pkce: true,
+    },
+    form_fields: [{ id: 'workspace', label: 'Workspace', type: 'text' }],
+    proxy: { base_url: connector.apiBaseUrl, auth: { type: 'bearer', value: '{access_token}' } },
+  };
+}
