@@ -6,7 +6,7 @@ import { sql, type Selectable } from 'kysely';
 import type { WebhookConfig } from '../config.js';
 import type { Agent } from 'undici';
 import { createUpstreamAgent } from '../proxy/upstream-agent.js';
-import { checkUpstream } from '../proxy/upstream-guard.js';
+import { checkLiteralAddress } from '../proxy/upstream-guard.js';
 import { readJson } from '../store/database.js';
 import type { WebhookDeliveriesTable } from '../store/schema.js';
 import type { VaultContext } from '../vault/context.js';
@@ -261,7 +261,7 @@ export class WebhookDispatcher {
   private async post(webhook: WebhookRow, deliveryId: string, eventType: string, body: string): Promise<AttemptOutcome> {
     try {
       const url = new URL(webhook.delivery_url);
-      await checkUpstream(url, { allowInsecure: true, allowPrivateNetworks: this.config.allowPrivateNetworks });
+      checkLiteralAddress(url, { allowInsecure: true, allowPrivateNetworks: this.config.allowPrivateNetworks });
       const { secrets, apideckKey } = await signingSecrets(this.ctx, webhook);
       const timestamp = Math.floor(Date.now() / 1000);
       // undici's request never follows redirects: a 3xx is a failed attempt, not a hop to another host.

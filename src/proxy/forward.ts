@@ -1,7 +1,6 @@
 // One proxied call: the consumer's connection, the checks of where it may go, credential injection, the provider
 // call on a pooled keep-alive connection with bodies streamed both ways, and one refresh-and-retry on a 401.
 import type { IncomingHttpHeaders } from 'node:http';
-import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { Agent, Dispatcher } from 'undici';
@@ -21,7 +20,7 @@ import { downstreamRequestHeaders, upstreamResponseHeaders } from './headers.js'
 import { checkAllowedHost } from './host-policy.js';
 import { proxyBaseUrl, upstreamTarget } from './injection.js';
 import { PRIVATE_ADDRESS_CODE } from './upstream-agent.js';
-import { checkProtocol, isPrivateAddress, privateAddressRefused } from './upstream-guard.js';
+import { checkLiteralAddress, checkProtocol, privateAddressRefused } from './upstream-guard.js';
 
 /**
  * Request bodies up to this size are held in memory when a 401 could be retried with a refreshed token (OAuth
@@ -191,8 +190,7 @@ export class Forwarder {
     trace.downstreamPath = url.pathname;
     checkAllowedHost(url, def.name, base ? [new URL(base).host] : [], await proxyAllowedHosts(ctx, call.scope.applicationId));
     checkProtocol(url, ctx.upstream);
-    const literal = url.hostname.replace(/^\[|\]$/g, '');
-    if (!ctx.upstream.allowPrivateNetworks && net.isIP(literal) && isPrivateAddress(literal)) throw privateAddressRefused(literal);
+    checkLiteralAddress(url, ctx.upstream);
     return { integration, unifiedApi, rec, ...this.inject(call, def, rec, url), token: rec.credentials?.access_token ?? null };
   }
 

@@ -32,6 +32,16 @@ export function checkProtocol(url: URL, policy: UpstreamPolicy): void {
   }
 }
 
+/**
+ * For calls on the guarded pool (upstream-agent.ts): host names are checked inside its DNS lookup, which a literal IP
+ * never goes through, so only a literal needs checking here — no second resolution.
+ */
+export function checkLiteralAddress(url: URL, policy: UpstreamPolicy): void {
+  if (policy.allowPrivateNetworks) return;
+  const literal = url.hostname.replace(/^\[|\]$/g, '');
+  if (net.isIP(literal) && isPrivateAddress(literal)) throw privateAddressRefused(literal);
+}
+
 export async function checkUpstream(url: URL, policy: UpstreamPolicy): Promise<void> {
   checkProtocol(url, policy);
   if (policy.allowPrivateNetworks) return;

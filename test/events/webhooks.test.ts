@@ -311,7 +311,7 @@ describe.each(backends)('Webhooks (%s)', (backend) => {
       expect((await expectErrorEnvelope(unresolvable, 400, 'RequestValidationError')).body.message).toBe('delivery_url host no-such-host.invalid cannot be resolved');
 
       // A host name that resolved elsewhere when the subscription was made and resolves to loopback now: the address
-      // is checked again for every delivery (before it and inside the connect), and nothing is sent.
+      // is checked again inside the connect of every delivery, and nothing is sent.
       const rebound = receiver.url.replace('127.0.0.1', 'localhost');
       const before = receiver.all.length;
       await createWebhook(coffer.runtime.ctx, coffer.appId, { unified_api: 'crm', delivery_url: rebound, events: ['*'] }, null, { allowPrivateNetworks: true });
