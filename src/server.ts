@@ -35,7 +35,7 @@ export async function startServer(runtime: Runtime, logger: Logger, listen: { po
     corsOrigins: runtime.config.corsOrigins,
     refresher,
     webhookPolicy: { allowPrivateNetworks: runtime.config.webhooks.allowPrivateNetworks },
-    onEventsWritten: () => webhooks.nudge(),
+    onResponse: () => webhooks.nudgeIfEventsAppended(),
     forwarder,
     proxyTimeoutMs: runtime.config.proxyTimeoutMs,
   });

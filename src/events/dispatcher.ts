@@ -11,6 +11,7 @@ import { readJson } from '../store/database.js';
 import type { WebhookDeliveriesTable } from '../store/schema.js';
 import type { VaultContext } from '../vault/context.js';
 import { uuidv7 } from '../vault/ids.js';
+import { eventsAppended } from './outbox.js';
 import { apideckSignature, canonicalBody, standardWebhookSignature } from './signatures.js';
 import { signingSecrets, type WebhookRow } from './subscriptions.js';
 
@@ -46,6 +47,7 @@ export function backoffDelay(config: WebhookConfig, attempt: number): number {
 export class WebhookDispatcher {
   private stopped = false;
   private nudged = false;
+  private seenAppended = eventsAppended();
   private wake: (() => void) | null = null;
   private loop: Promise<void> | null = null;
   /** Checks each resolved address inside the connect, so a delivery URL cannot be rebound to an internal address. */
@@ -76,8 +78,16 @@ export class WebhookDispatcher {
     })();
   }
 
+  /** Called once a request is answered (its transaction committed): looks now if it appended events. */
+  nudgeIfEventsAppended(): void {
+    const appended = eventsAppended();
+    if (appended === this.seenAppended) return;
+    this.seenAppended = appended;
+    this.nudge();
+  }
+
   /** New events were written: look now instead of at the next poll. */
-  nudge(): void {
+  private nudge(): void {
     this.nudged = true;
     this.wake?.();
   }

@@ -27,6 +27,11 @@ export interface ConnectionEventEntity {
   [key: string]: unknown;
 }
 
+let appended = 0;
+
+/** How many events this process has appended so far: a dispatcher compares it to wake up without polling the table. */
+export const eventsAppended = (): number => appended;
+
 export async function appendEvent(
   trx: Transaction<Database>,
   applicationId: string,
@@ -61,5 +66,6 @@ export async function appendEvent(
       created_at: now,
     })
     .execute();
+  appended += 1;
   return eventId;
 }

@@ -36,8 +36,8 @@ export interface AppOptions {
   corsOrigins: string[] | null;
   refresher: RefreshCoordinator;
   webhookPolicy: WebhookPolicy;
-  /** Called after a request that may have written events, so they go out without waiting for the next poll. */
-  onEventsWritten?: () => void;
+  /** Called after every answered request, so events it wrote go out without waiting for the next poll. */
+  onResponse?: () => void;
   /** The proxy's provider calls (`/proxy`, `/vault/proxy`). */
   forwarder: Forwarder;
   proxyTimeoutMs: number;
@@ -128,8 +128,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       ? { unified_api: 'proxy', service_id: trace.serviceId, upstream_ms: Math.round(trace.upstreamMs), latency_ms: Math.round(Math.max(0, reply.elapsedTime - trace.upstreamMs)) }
       : {};
     request.log.info({ method: request.method, path: loggablePath(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime), ...proxy }, 'request');
-    // Proxied calls rarely write events (health transitions only): the next poll picks those up.
-    if (request.method !== 'GET' && reply.statusCode < 400 && !trace) options.onEventsWritten?.();
+    options.onResponse?.();
   });
 
   await app.register(systemRoutes(store));
