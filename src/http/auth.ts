@@ -29,6 +29,11 @@ declare module 'fastify' {
 export const missingHeader = (name: string) =>
   new VaultError(400, 'RequestHeadersValidationError', `Missing Header: ${name}`, { missing: [{ [name]: 'required' }] });
 
+/** The token of `Authorization: Bearer <token>`, or null for any other shape. */
+export function bearerToken(authorization: string | null | undefined): string | null {
+  return /^Bearer\s+(\S+)$/i.exec(authorization?.trim() ?? '')?.[1] ?? null;
+}
+
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 function header(request: FastifyRequest, name: string): string | null {
@@ -45,9 +50,8 @@ export async function authenticate(ctx: VaultContext, request: FastifyRequest): 
   if (access === 'public') return;
   const authorization = header(request, 'authorization');
   if (!authorization) throw unauthorized('Missing authentication');
-  const match = /^Bearer\s+(\S+)$/i.exec(authorization);
-  if (!match) throw unauthorized('Authorization must be "Bearer <API key>"');
-  const token = match[1];
+  const token = bearerToken(authorization);
+  if (!token) throw unauthorized('Authorization must be "Bearer <API key>"');
   const appId = header(request, 'x-apideck-app-id');
   const consumerId = header(request, 'x-apideck-consumer-id');
   const isSession = header(request, 'x-apideck-auth-type')?.toLowerCase() === 'jwt' || JWT_SHAPE.test(token);

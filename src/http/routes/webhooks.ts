@@ -13,6 +13,7 @@ import {
 } from '../../events/subscriptions.js';
 import type { VaultContext } from '../../vault/context.js';
 import { badRequest } from '../../vault/errors.js';
+import { bearerToken } from '../auth.js';
 import { ok } from '../envelope.js';
 import { pageMeta, parseCursor, parseLimit } from '../paging.js';
 import { CreateWebhookRequest, UpdateWebhookRequest, WebhookParams } from '../schemas.js';
@@ -22,7 +23,7 @@ const op = (id: string, name: string) => ({ operation: { id, name }, access: 'ap
 /** The caller's API key: Apideck's `x-apideck-signature` on this subscription's deliveries is keyed with it. */
 function apiKeyOf(request: FastifyRequest): string | null {
   if (request.caller?.via !== 'api_key') return null;
-  return /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? null;
+  return bearerToken(request.headers.authorization);
 }
 
 function single(raw: unknown, name: string): string | undefined {
