@@ -418,6 +418,7 @@ export async function runRefreshStorm({ pgUrl, register, onCleanup, log = (line)
       COFFER_MASTER_KEY: crypto.randomBytes(32).toString('base64'),
       COFFER_CONNECTORS_DIR: connectorsDir,
       COFFER_ALLOW_INSECURE_PROVIDERS: 'true',
+      COFFER_ALLOW_PRIVATE_UPSTREAMS: 'true',
       COFFER_DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
     };

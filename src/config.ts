@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { HOST_ENTRY_PATTERN } from './connectors/schema.js';
 
 export interface Config {
   port: number;
@@ -11,6 +12,8 @@ export interface Config {
   databaseUrl: string | null;
   masterKey: string | null;
   connectorsDir: string | null;
+  /** Hosts an operator adds to connectors' `hosts` (self-managed instances): connector id → host entries. */
+  providerHosts: Record<string, string[]>;
   logLevel: string;
   /** `null` = any origin (session-JWT callers are scoped by the token, not by origin). */
   corsOrigins: string[] | null;
@@ -100,6 +103,20 @@ function webhookConfig(env: NodeJS.ProcessEnv): WebhookConfig {
   };
 }
 
+/** `gitlab=gitlab.acme.example,gitlab=*.git.acme.example` → { gitlab: [...] }. */
+function providerHosts(raw: string | undefined): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  const hostEntry = new RegExp(HOST_ENTRY_PATTERN);
+  for (const item of (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [connector, host, ...rest] = item.split('=').map((s) => s.trim().toLowerCase());
+    if (!connector || !host || rest.length || host === '*' || !hostEntry.test(host)) {
+      throw new ConfigError(`COFFER_PROVIDER_HOSTS entries look like connector=host or connector=*.domain, got "${item}"`);
+    }
+    (out[connector] ??= []).push(host);
+  }
+  return out;
+}
+
 /** Reads the environment once; any invalid value stops start-up with one clear line. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { port?: number } = {}): Config {
   const port = overrides.port ?? (env.PORT ? parsePort(env.PORT, 'PORT') : 8080);
@@ -139,6 +156,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { po
     databaseUrl,
     masterKey,
     connectorsDir: env.COFFER_CONNECTORS_DIR?.trim() ? path.resolve(env.COFFER_CONNECTORS_DIR.trim()) : null,
+    providerHosts: providerHosts(env.COFFER_PROVIDER_HOSTS),
     logLevel,
     corsOrigins,
     refreshMarginSeconds,

@@ -8,6 +8,7 @@ import { migrate, openStore, type Store } from './store/database.js';
 import type { VaultContext } from './vault/context.js';
 import { TenantCache } from './vault/tenant-cache.js';
 import { verifyCredentials } from './proxy/verify.js';
+import { GuardedClient } from './outbound/guarded-client.js';
 
 export interface Runtime {
   config: Config;
@@ -39,7 +40,7 @@ export function createLogger(level: string): Logger {
 
 export async function openRuntime(config: Config): Promise<Runtime> {
   // The catalogue loads first: a bad connector file should stop start-up before anything is created.
-  const catalogue = loadCatalogue({ userDir: config.connectorsDir ?? undefined });
+  const catalogue = loadCatalogue({ userDir: config.connectorsDir ?? undefined, extraHosts: config.providerHosts });
   const masterKey = loadMasterKey({ masterKey: config.masterKey, dataDir: config.dataDir });
   const store = openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   try {
@@ -60,9 +61,15 @@ export async function openRuntime(config: Config): Promise<Runtime> {
     changes: store.changes,
     oauth: { allowInsecureProviders: config.allowInsecureProviders, refreshMarginMs: config.refreshMarginSeconds * 1000 },
     flows: { auth0TokenUrl: config.flowsAuth0TokenUrl },
-    upstream: { allowPrivateNetworks: config.allowPrivateUpstreams, allowInsecure: config.allowInsecureProviders },
+    outbound: new GuardedClient(
+      { allowPrivateNetworks: config.allowPrivateUpstreams, allowInsecure: config.allowInsecureProviders },
+      { connectTimeoutMs: Math.min(10_000, config.proxyTimeoutMs) },
+    ),
     verifier: null,
   };
   if (config.verifyCredentials) ctx.verifier = (def, settings, accessToken) => verifyCredentials(ctx, def, settings, accessToken);
-  return { config, store, ctx, masterKey, close: () => store.close() };
+  return { config, store, ctx, masterKey, close: async () => {
+      await ctx.outbound.close();
+      await store.close();
+    } };
 }

@@ -8,7 +8,6 @@ import { RefreshCoordinator } from './oauth/refresh.js';
 import { startBackgroundRefresher } from './oauth/background-refresher.js';
 import { WebhookDispatcher } from './events/dispatcher.js';
 import { Forwarder } from './proxy/forward.js';
-import { createUpstreamAgent } from './proxy/upstream-agent.js';
 
 const SHUTDOWN_GRACE_MS = 3_000;
 
@@ -25,8 +24,7 @@ export async function startServer(runtime: Runtime, logger: Logger, listen: { po
   const logs = new LogWriter(runtime.store.db, (error) => logger.error({ err: error }, 'could not write request logs'));
   const refresher = new RefreshCoordinator(runtime.ctx);
   const webhooks = new WebhookDispatcher(runtime.ctx, runtime.config.webhooks, logger);
-  const agent = createUpstreamAgent(runtime.ctx.upstream, { connectTimeoutMs: Math.min(10_000, runtime.config.proxyTimeoutMs) });
-  const forwarder = new Forwarder(runtime.ctx, refresher, agent, (error, what) => logger.error({ err: error }, what));
+  const forwarder = new Forwarder(runtime.ctx, refresher, runtime.ctx.outbound.agent, (error, what) => logger.error({ err: error }, what));
   const app = await buildApp({
     ctx: runtime.ctx,
     store: runtime.store,
@@ -68,7 +66,6 @@ export async function startServer(runtime: Runtime, logger: Logger, listen: { po
       await closing;
       clearTimeout(force);
       await webhooks.stop();
-      await agent.destroy();
       await logs.flush();
     },
   };

@@ -141,10 +141,18 @@ export interface LoadCatalogueOptions {
   userDir?: string;
   /** Defaults to builtinCatalogueDir(); tests may point elsewhere. */
   builtinDir?: string;
+  /** COFFER_PROVIDER_HOSTS: hosts added to connectors' `hosts` (self-managed instances). */
+  extraHosts?: Record<string, string[]>;
 }
 
 export function loadCatalogue(options: LoadCatalogueOptions = {}): Catalogue {
   const builtins = loadConnectorDir(options.builtinDir ?? builtinCatalogueDir());
   const user = options.userDir ? loadConnectorDir(options.userDir) : [];
-  return new Catalogue([...builtins, ...user]);
+  const catalogue = new Catalogue([...builtins, ...user]);
+  for (const [id, hosts] of Object.entries(options.extraHosts ?? {})) {
+    const def = catalogue.get(id);
+    if (!def) throw new ConnectorDefinitionError('COFFER_PROVIDER_HOSTS', id, 'is not a connector id');
+    def.hosts = [...new Set([...def.hosts, ...hosts])];
+  }
+  return catalogue;
 }

@@ -16,7 +16,8 @@
 
 import { Type, type Static, type TSchema, type TLiteral, type TUnion, type SchemaOptions } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
-import type { ConnectorDefinition, OAuthSettings, ResourceDefinition, VerificationRequest } from './types.js';
+import type { ConnectorDefinition, FormField, OAuthSettings, ResourceDefinition, VerificationRequest } from './types.js';
+import { settingsChooseHost } from './url-template.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Enumerations
@@ -46,6 +47,8 @@ export const FORM_FIELD_ID_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
 /** Resource names appear in URLs (`…/{resource}/schema`). */
 export const RESOURCE_NAME_PATTERN = '^[a-z][a-z0-9_-]*$';
 /** Placeholders the runtime fills from the connection's credentials rather than from a form field. */
+/** `api.example.com`, `api.example.com:8443`, `*.example.com` or `*` (lower-case). */
+export const HOST_ENTRY_PATTERN = '^(\\*|(\\*\\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[0-9]{1,5})?)$';
 export const TEMPLATE_CREDENTIALS = ['access_token', 'api_key'] as const;
 
 function StringEnum<const T extends readonly [string, ...string[]]>(
@@ -224,6 +227,8 @@ export const ConnectorFileSchema = Type.Object(
     status: Type.Optional(StringEnum(CONNECTOR_STATUSES)),
     unified_apis: Type.Array(StringEnum(UNIFIED_API_IDS), { minItems: 1 }),
     auth_type: StringEnum(AUTH_TYPES),
+    /** Where URLs whose host a setting chooses may point; required when one does (see url-template.ts). */
+    hosts: Type.Optional(Type.Array(Type.String({ pattern: HOST_ENTRY_PATTERN }), { minItems: 1 })),
     oauth: Type.Optional(OAuthSettingsSchema),
     form_fields: Type.Optional(Type.Array(FormFieldSchema)),
     settings_required_for_authorization: Type.Optional(Type.Array(Type.String())),
@@ -525,6 +530,11 @@ export function checkRules(file: ConnectorFile): Problem | undefined {
       // OAuth URLs are filled from the connection's settings before any token exists.
       const unknown = placeholders(url).find((name) => !formFieldIds.includes(name));
       if (unknown) return { path: ['oauth', key], message: `placeholder {${unknown}} is not a form field id` };
+      // The client secret goes to these hosts: a setting may choose among listed hosts, never any host.
+      if (key !== 'issuer' && settingsChooseHost(url)) {
+        if (!file.hosts) return { path: ['oauth', key], message: `takes its host from settings; list the provider's hosts in \`hosts\`` };
+        if (file.hosts.includes('*')) return { path: ['hosts'], message: `may not be '*' when OAuth endpoints take their host from settings (${key})` };
+      }
     }
   }
 
@@ -552,6 +562,9 @@ export function checkRules(file: ConnectorFile): Problem | undefined {
   if (file.proxy) {
     const problem = urlProblem(file.proxy.base_url);
     if (problem) return { path: ['proxy', 'base_url'], message: problem };
+    if (settingsChooseHost(file.proxy.base_url) && !file.hosts) {
+      return { path: ['proxy', 'base_url'], message: "takes its host from settings; list the provider's hosts in `hosts` ('*' for any public host)" };
+    }
     const templates: [string, string][] = [['base_url', file.proxy.base_url]];
     const auth = file.proxy.auth;
     for (const key of ['value', 'username', 'password'] as const) {
@@ -621,6 +634,14 @@ function resourceDefaults(resource: NonNullable<ConnectorFile['resources']>[stri
   return out;
 }
 
+/** Field ids that name a secret: sealed at rest and masked in every answer whatever the file says. */
+const SECRET_NAME = /(^|_)(secret|password|passwd|passphrase|token|api_?key|apikey|private_?key|secret_?key|access_?key|credentials?)($|_)/i;
+
+/** A field is sensitive when declared so, when it is a password field, or when its id names a secret. */
+export function isSecretField(field: FormField): boolean {
+  return field.sensitive === true || field.type === 'password' || SECRET_NAME.test(field.id);
+}
+
 /** Fills every optional file-level field; the input must already satisfy the schema and `checkRules`. */
 export function applyDefaults(file: ConnectorFile): ConnectorFileDefinition {
   const out: ConnectorFileDefinition = {
@@ -633,7 +654,8 @@ export function applyDefaults(file: ConnectorFile): ConnectorFileDefinition {
     status: file.status ?? 'live',
     unified_apis: [...file.unified_apis],
     auth_type: file.auth_type,
-    form_fields: file.form_fields ?? [],
+    hosts: file.hosts ?? [],
+    form_fields: (file.form_fields ?? []).map((f) => (isSecretField(f) && !f.sensitive ? { ...f, sensitive: true } : f)),
     settings_required_for_authorization: file.settings_required_for_authorization ?? [],
     resources: Object.fromEntries(Object.entries(file.resources ?? {}).map(([k, r]) => [k, resourceDefaults(r)])),
     migration_targets: file.migration_targets ?? [],

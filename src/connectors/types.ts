@@ -122,6 +122,11 @@ export interface ConnectorDefinition {
   status: 'live' | 'upcoming' | 'requested';
   unified_apis: string[];
   auth_type: AuthType;
+  /**
+   * Hosts that URLs whose host comes from settings may point at (`gitlab.com`, `*.docusign.net`; `*` = any, never
+   * for OAuth endpoints), plus those an operator adds with COFFER_PROVIDER_HOSTS.
+   */
+  hosts: string[];
   oauth?: OAuthSettings;
   form_fields: FormField[];
   settings_required_for_authorization: string[];

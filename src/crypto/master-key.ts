@@ -27,7 +27,7 @@ export function loadMasterKey(options: { masterKey: string | null; dataDir: stri
     return { id: masterKeyId(key), key, created: false, source: 'env' };
   }
   const file = path.join(options.dataDir, 'master.key');
-  fs.mkdirSync(options.dataDir, { recursive: true });
+  fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   let created = false;
   if (!fs.existsSync(file)) {
     // Written whole to a temporary file, then linked into place: a process starting at the same moment either wins

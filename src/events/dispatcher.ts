@@ -4,9 +4,7 @@
 // `FOR UPDATE SKIP LOCKED` and a claim bumps the attempt number, so each attempt is made by exactly one instance.
 import { sql, type Selectable } from 'kysely';
 import type { WebhookConfig } from '../config.js';
-import type { Agent } from 'undici';
-import { createUpstreamAgent } from '../proxy/upstream-agent.js';
-import { checkLiteralAddress } from '../proxy/upstream-guard.js';
+import { GuardedClient } from '../outbound/guarded-client.js';
 import { readJson } from '../store/database.js';
 import type { WebhookDeliveriesTable } from '../store/schema.js';
 import type { VaultContext } from '../vault/context.js';
@@ -50,15 +48,15 @@ export class WebhookDispatcher {
   private seenAppended = eventsAppended();
   private wake: (() => void) | null = null;
   private loop: Promise<void> | null = null;
-  /** Checks each resolved address inside the connect, so a delivery URL cannot be rebound to an internal address. */
-  private readonly agent: Agent;
+  /** Webhooks' own policy (any scheme; private receivers only when allowed) on the one guarded client. */
+  private readonly outbound: GuardedClient;
 
   constructor(
     private readonly ctx: VaultContext,
     private readonly config: WebhookConfig,
     private readonly log: DispatcherLog,
   ) {
-    this.agent = createUpstreamAgent({ allowInsecure: true, allowPrivateNetworks: config.allowPrivateNetworks }, { connectTimeoutMs: Math.min(10_000, config.timeoutMs) });
+    this.outbound = new GuardedClient({ allowInsecure: true, allowPrivateNetworks: config.allowPrivateNetworks }, { connectTimeoutMs: Math.min(10_000, config.timeoutMs) });
   }
 
   /** Polls every `pollMs` (and at once after `nudge`) until `stop`. */
@@ -96,7 +94,7 @@ export class WebhookDispatcher {
     this.stopped = true;
     this.wake?.();
     await this.loop;
-    await this.agent.destroy();
+    await this.outbound.close();
   }
 
   private pause(ms: number): Promise<void> {
@@ -271,11 +269,11 @@ export class WebhookDispatcher {
   private async post(webhook: WebhookRow, deliveryId: string, eventType: string, body: string): Promise<AttemptOutcome> {
     try {
       const url = new URL(webhook.delivery_url);
-      checkLiteralAddress(url, { allowInsecure: true, allowPrivateNetworks: this.config.allowPrivateNetworks });
+      this.outbound.check(url);
       const { secrets, apideckKey } = await signingSecrets(this.ctx, webhook);
       const timestamp = Math.floor(Date.now() / 1000);
       // undici's request never follows redirects: a 3xx is a failed attempt, not a hop to another host.
-      const response = await this.agent.request({
+      const response = await this.outbound.agent.request({
         origin: url.origin,
         path: url.pathname + url.search,
         method: 'POST',

@@ -1,6 +1,6 @@
 // Webhook subscriptions (Apideck's Webhook API model): where an application's events go and how they are signed.
 import type { Kysely, Selectable } from 'kysely';
-import { checkUpstream } from '../proxy/upstream-guard.js';
+import { checkUpstream } from '../outbound/address-policy.js';
 import { readJson } from '../store/database.js';
 import type { Database, WebhooksTable } from '../store/schema.js';
 import type { VaultContext } from '../vault/context.js';

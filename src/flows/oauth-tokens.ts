@@ -3,7 +3,6 @@
 // (audience defaulting to the tenant's Management API, as Auth0 does for its own M2M connections).
 // The request goes through the same upstream policy as every call carrying a secret.
 import * as oauth from 'oauth4webapi';
-import { checkUpstream } from '../proxy/upstream-guard.js';
 import type { VaultContext } from '../vault/context.js';
 import { VaultError } from '../vault/errors.js';
 import { FlowsError } from './errors.js';
@@ -58,23 +57,17 @@ function refusalCode(error: unknown): string | null {
 export async function obtainTokens(ctx: VaultContext, setup: Setup, now = Date.now): Promise<ObtainedTokens> {
   const request = grantRequestOf(ctx, setup);
   const url = new URL(request.tokenEndpoint);
-  try {
-    await checkUpstream(url, ctx.upstream);
-  } catch (error) {
-    if (error instanceof VaultError) throw new FlowsError(400, 'invalid_body', `Payload validation error: the token endpoint cannot be used: ${error.message}`);
-    throw error;
-  }
   const as: oauth.AuthorizationServer = { issuer: url.origin, token_endpoint: url.href };
   const client: oauth.Client = { client_id: request.clientId };
-  const options = {
-    ...(ctx.oauth.allowInsecureProviders ? { [oauth.allowInsecureRequests]: true } : {}),
-    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-  };
+  const options = ctx.outbound.oauthOptions(REQUEST_TIMEOUT_MS);
   let response: oauth.TokenEndpointResponse;
   try {
+    ctx.outbound.check(url);
     const raw = await oauth.clientCredentialsGrantRequest(as, client, oauth.ClientSecretBasic(request.clientSecret), request.parameters, options);
     response = await oauth.processClientCredentialsResponse(as, client, raw);
   } catch (error) {
+    // Refused by the outbound policy (scheme, private address): the setup is the caller's to fix.
+    if (error instanceof VaultError) throw new FlowsError(400, 'invalid_body', `Payload validation error: the token endpoint cannot be used: ${error.message}`);
     // Only the provider's error code is repeated: its description could echo what was sent.
     const code = refusalCode(error);
     if (code) throw new FlowsError(400, 'invalid_body', `Payload validation error: ${url.host} refused the client credentials (${code})`);

@@ -4,8 +4,9 @@ import type { ConnectorDefinition, OAuthSettings } from '../connectors/types.js'
 import type { VaultContext } from '../vault/context.js';
 import { unprocessable, VaultError } from '../vault/errors.js';
 import type { AppConnectorRow } from '../vault/connection-view.js';
-import { fillUrlTemplate } from './template.js';
+import { fillConnectorUrl } from '../connectors/url-template.js';
 import { withDefaults } from '../vault/connection-state.js';
+import type { OAuthRequestOptions } from '../outbound/guarded-client.js';
 
 export interface OAuthClient {
   settings: OAuthSettings;
@@ -13,8 +14,8 @@ export interface OAuthClient {
   client: oauth.Client;
   clientAuth: oauth.ClientAuth;
   clientId: string;
-  /** Options for one oauth4webapi request: its own timeout; plain-http providers only when configured. */
-  http(): { [oauth.allowInsecureRequests]?: boolean; signal: AbortSignal };
+  /** Options for one oauth4webapi request: on the guarded outbound client, with its own timeout. */
+  http(): OAuthRequestOptions;
   scopes: string[];
 }
 
@@ -25,7 +26,7 @@ export function oauthSettings(def: ConnectorDefinition): OAuthSettings {
   return def.oauth;
 }
 
-/** The consumer's own OAuth app (settings client_id/client_secret) wins over the application's. */
+/** The consumer's own OAuth app wins over the application's, for connectors whose form declares `client_id`. */
 async function clientCredentials(
   ctx: VaultContext,
   applicationId: string,
@@ -33,7 +34,8 @@ async function clientCredentials(
   appConnector: AppConnectorRow,
   settings: Record<string, unknown>,
 ): Promise<{ clientId: string; clientSecret: string | null }> {
-  if (typeof settings.client_id === 'string' && settings.client_id) {
+  const declaresClient = def.form_fields.some((f) => f.id === 'client_id');
+  if (declaresClient && typeof settings.client_id === 'string' && settings.client_id) {
     return { clientId: settings.client_id, clientSecret: typeof settings.client_secret === 'string' ? settings.client_secret : null };
   }
   if (appConnector.client_sealed) {
@@ -59,13 +61,13 @@ export async function oauthClientFor(
   const s = oauthSettings(def);
   settings = withDefaults(def, settings);
   const { clientId, clientSecret } = await clientCredentials(ctx, applicationId, def, appConnector, settings);
-  const authorizationEndpoint = s.authorization_url ? fillUrlTemplate(s.authorization_url, settings, 'authorization') : undefined;
-  const tokenEndpoint = fillUrlTemplate(s.token_url, settings, 'the token request');
+  const authorizationEndpoint = s.authorization_url ? fillConnectorUrl(def, s.authorization_url, settings, 'authorization') : undefined;
+  const tokenEndpoint = fillConnectorUrl(def, s.token_url, settings, 'the token request');
   const as: oauth.AuthorizationServer = {
     issuer: s.issuer ?? new URL(authorizationEndpoint ?? tokenEndpoint).origin,
     authorization_endpoint: authorizationEndpoint,
     token_endpoint: tokenEndpoint,
-    revocation_endpoint: s.revocation_url ? fillUrlTemplate(s.revocation_url, settings, 'revocation') : undefined,
+    revocation_endpoint: s.revocation_url ? fillConnectorUrl(def, s.revocation_url, settings, 'revocation') : undefined,
     authorization_response_iss_parameter_supported: s.iss_parameter_supported ?? false,
   };
   const clientAuth =
@@ -79,7 +81,7 @@ export async function oauthClientFor(
     client: { client_id: clientId },
     clientAuth,
     clientId,
-    http: () => ({ ...(ctx.oauth.allowInsecureProviders ? { [oauth.allowInsecureRequests]: true } : {}), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }),
+    http: () => ctx.outbound.oauthOptions(REQUEST_TIMEOUT_MS),
     scopes: appScopes ?? s.scopes,
   };
 }

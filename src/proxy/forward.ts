@@ -19,8 +19,8 @@ import { proxyAllowedHosts } from '../vault/applications.js';
 import { downstreamRequestHeaders, upstreamResponseHeaders } from './headers.js';
 import { checkAllowedHost } from './host-policy.js';
 import { proxyBaseUrl, upstreamTarget } from './injection.js';
-import { PRIVATE_ADDRESS_CODE } from './upstream-agent.js';
-import { checkLiteralAddress, checkProtocol, privateAddressRefused } from './upstream-guard.js';
+import { PRIVATE_ADDRESS_CODE } from '../outbound/guarded-agent.js';
+import { privateAddressRefused } from '../outbound/address-policy.js';
 
 /**
  * Request bodies up to this size are held in memory when a 401 could be retried with a refreshed token (OAuth
@@ -189,8 +189,7 @@ export class Forwarder {
     trace.downstreamOrigin = url.origin;
     trace.downstreamPath = url.pathname;
     checkAllowedHost(url, def.name, base ? [new URL(base).host] : [], await proxyAllowedHosts(ctx, call.scope.applicationId));
-    checkProtocol(url, ctx.upstream);
-    checkLiteralAddress(url, ctx.upstream);
+    ctx.outbound.check(url);
     return { integration, unifiedApi, rec, ...this.inject(call, def, rec, url), token: rec.credentials?.access_token ?? null };
   }
 

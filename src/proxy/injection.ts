@@ -2,7 +2,7 @@
 // connector's proxy definition filled with the connection's settings and tokens.
 import type { ConnectorDefinition } from '../connectors/types.js';
 import { badRequest } from '../vault/errors.js';
-import { fillUrlTemplate } from '../oauth/template.js';
+import { fillConnectorUrl } from '../connectors/url-template.js';
 import { withDefaults } from '../vault/connection-state.js';
 
 export interface UpstreamTarget {
@@ -25,13 +25,13 @@ function fillValue(template: string, values: Record<string, unknown>): string {
 /** The connector's API base URL for these settings (no credentials needed), or null when it defines none. */
 export function proxyBaseUrl(def: ConnectorDefinition, settings: Record<string, unknown>): string | null {
   if (!def.proxy) return null;
-  return fillUrlTemplate(def.proxy.base_url, withDefaults(def, settings), `calling ${def.name}`).replace(/\/+$/, '');
+  return fillConnectorUrl(def, def.proxy.base_url, withDefaults(def, settings), `calling ${def.name}`).replace(/\/+$/, '');
 }
 
 export function upstreamTarget(def: ConnectorDefinition, settings: Record<string, unknown>, accessToken: string | null): UpstreamTarget {
   if (!def.proxy) throw badRequest(`${def.name} has no API base URL in its connector definition`);
   const values: Record<string, unknown> = { ...withDefaults(def, settings), ...(accessToken ? { access_token: accessToken } : {}) };
-  const baseUrl = fillUrlTemplate(def.proxy.base_url, values, `calling ${def.name}`).replace(/\/+$/, '');
+  const baseUrl = fillConnectorUrl(def, def.proxy.base_url, values, `calling ${def.name}`).replace(/\/+$/, '');
   const auth = def.proxy.auth;
   const headers: Record<string, string> = {};
   for (const [name, template] of Object.entries(def.proxy.headers ?? {})) headers[name.toLowerCase()] = fillValue(template, values);

@@ -3,7 +3,7 @@ import type { ConnectorDefinition } from '../connectors/types.js';
 import type { VaultContext } from '../vault/context.js';
 import { badRequest, VaultError } from '../vault/errors.js';
 import { upstreamTarget, upstreamUrl } from './injection.js';
-import { checkUpstream } from './upstream-guard.js';
+import { describeFailure } from '../outbound/guarded-client.js';
 
 const TIMEOUT_MS = 10_000;
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -22,7 +22,6 @@ export async function callUpstream(
 ): Promise<UpstreamResponse> {
   const target = upstreamTarget(def, settings, accessToken);
   const url = upstreamUrl(target, request.path);
-  await checkUpstream(url, ctx.upstream);
   let headers: Headers;
   try {
     headers = new Headers({ accept: 'application/json', ...target.headers });
@@ -32,14 +31,10 @@ export async function callUpstream(
   }
   let response: Response;
   try {
-    response = await fetch(url, {
-      method: request.method,
-      headers,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-    });
+    response = await ctx.outbound.fetch(url, { method: request.method, headers, signal: AbortSignal.timeout(TIMEOUT_MS) });
   } catch (error) {
-    throw new VaultError(502, 'ConnectorExecutionError', `Could not reach ${def.name}: ${(error as Error).message}`);
+    if (error instanceof VaultError) throw error;
+    throw new VaultError(502, 'ConnectorExecutionError', `Could not reach ${def.name}: ${describeFailure(error, url)}`);
   }
   const buffer = Buffer.from(await response.arrayBuffer());
   return { status: response.status, text: buffer.subarray(0, MAX_BODY_BYTES).toString('utf8') };

@@ -101,8 +101,10 @@ function withStatementCache(database: BetterSqlite3.Database): BetterSqlite3.Dat
  * again, so every commit reaches the disk. Request logs are written in batches, so the cost stays off the hot path.
  */
 function openSqlite(dataDir: string): Store {
-  fs.mkdirSync(dataDir, { recursive: true });
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const file = path.join(dataDir, 'coffer.db');
+  // Created owner-only before SQLite opens it: SQLite gives the -wal and -shm files the database file's mode.
+  fs.closeSync(fs.openSync(file, 'a', 0o600));
   const database = new BetterSqlite3(file);
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = FULL');

@@ -40,10 +40,14 @@ export interface ViewExtras {
   sessionRedirectUri?: string;
 }
 
+/** Declared settings only (a key stored before settings were checked is never shown), secrets masked. */
 export function maskedSettings(def: ConnectorDefinition, settings: Record<string, unknown>): Record<string, unknown> {
-  const sensitive = new Set(def.form_fields.filter((f) => f.sensitive).map((f) => f.id));
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(settings)) out[key] = sensitive.has(key) && value !== null && value !== '' ? MASK : value;
+  for (const field of def.form_fields) {
+    if (!(field.id in settings)) continue;
+    const value = settings[field.id];
+    out[field.id] = field.sensitive && value !== null && value !== '' ? MASK : value;
+  }
   return out;
 }
 

@@ -6,6 +6,7 @@ import type { Dialect, Store } from '../store/database.js';
 import type { Database } from '../store/schema.js';
 import type { ChangeFeed } from '../store/change-feed.js';
 import type { TenantCache } from './tenant-cache.js';
+import type { GuardedClient } from '../outbound/guarded-client.js';
 
 /** Outcome of a connector's verification request with a consumer's credentials. */
 export type CredentialCheck = { accepted: true } | { accepted: false; status: number; message: string };
@@ -34,6 +35,6 @@ export interface VaultContext {
   flows: { auth0TokenUrl: string };
   /** SQLite: a synchronous read of one connection row on a read-only connection (the proxy's hot path). */
   readConnectionRow?: Store['readConnectionRow'];
-  /** Where calls carrying a consumer's credentials may go. */
-  upstream: { allowPrivateNetworks: boolean; allowInsecure: boolean };
+  /** The one client calls carrying a credential go out on, with the policy of where they may go. */
+  outbound: GuardedClient;
 }

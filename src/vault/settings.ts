@@ -2,6 +2,8 @@
 import type { ConnectorDefinition, FormField } from '../connectors/types.js';
 import { badRequest } from './errors.js';
 import { MASK } from './connection-view.js';
+import { checkConnectorUrls } from '../connectors/url-template.js';
+import { withDefaults } from './connection-state.js';
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
@@ -46,23 +48,37 @@ export function checkFieldValue(field: FormField, value: unknown, where: string)
   }
 }
 
-/** Keys set to null are removed; a sensitive field sent back as the mask keeps its stored value. */
+/**
+ * Only the connector's form fields are stored: an undeclared key (say a `client_secret` the connector does not ask
+ * for) would be kept in clear and shown back unmasked, so it is refused. Keys set to null are removed; a sensitive
+ * field sent back as the mask keeps its stored value. Connector URLs the merged settings fill must stay on the
+ * connector's hosts (checked here, before anything is stored, and again when used).
+ */
 export function mergeSettings(
   def: ConnectorDefinition,
   current: Record<string, unknown>,
   patch: Record<string, unknown>,
 ): Record<string, unknown> {
   const fields = new Map(def.form_fields.map((f) => [f.id, f]));
-  const next = { ...current };
+  const undeclared = Object.keys(patch).filter((key) => !fields.has(key));
+  if (undeclared.length) {
+    const known = def.form_fields.map((f) => f.id).join(', ') || 'none';
+    throw badRequest(`${def.name} has no setting ${undeclared.map((k) => `"${k}"`).join(', ')} (its settings: ${known})`, {
+      invalid: undeclared.map((key) => ({ [`settings.${key}`]: 'not a setting of this connector' })),
+    });
+  }
+  const next: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(current)) if (fields.has(key)) next[key] = value;
   for (const [key, value] of Object.entries(patch)) {
-    const field = fields.get(key);
-    if (field?.sensitive && value === MASK) continue;
+    const field = fields.get(key)!;
+    if (field.sensitive && value === MASK) continue;
     if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
       throw badRequest(`Invalid value for settings.${key}: expected a string, number, boolean or array`);
     }
-    if (field) checkFieldValue(field, value, `settings.${key}`);
+    checkFieldValue(field, value, `settings.${key}`);
     if (value === null) delete next[key];
     else next[key] = value;
   }
+  checkConnectorUrls(def, withDefaults(def, next));
   return next;
 }

@@ -8,7 +8,7 @@ import { Apideck } from '@apideck/node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { setConnectorEnabled, setRedirectUris } from '../../src/vault/applications.js';
 import { backends, startCoffer, type TestCoffer } from '../support/coffer.js';
-import { followRedirects, startProvider, tempDir, type TestProvider } from '../support/oidc.js';
+import { followRedirects, LOCAL_PROVIDER_ENV, startProvider, tempDir, type TestProvider } from '../support/oidc.js';
 
 const CONSUMER = 'sdk-consumer';
 const MASK = '********';
@@ -51,7 +51,7 @@ describe.each(backends)('@apideck/node 3.8.0 against Coffer (%s)', (backend) => 
     connectorsDir = tempDir('coffer-node-sdk-connectors-');
     provider.writeConnector(connectorsDir, { id: CC_SERVICE, grantType: 'client_credentials', consumerClient: true, unifiedApis: ['hris'] });
     provider.writeConnector(connectorsDir, { id: CODE_SERVICE });
-    coffer = await startCoffer(backend, { COFFER_CONNECTORS_DIR: connectorsDir, COFFER_ALLOW_INSECURE_PROVIDERS: 'true' });
+    coffer = await startCoffer(backend, { COFFER_CONNECTORS_DIR: connectorsDir, ...LOCAL_PROVIDER_ENV });
     provider.init([`${coffer.url}/vault/callback`]);
     await setConnectorEnabled(coffer.runtime.ctx, coffer.appId, CODE_SERVICE, true, { clientId: provider.clientId, clientSecret: provider.clientSecret });
     await setRedirectUris(coffer.runtime.ctx, coffer.appId, [APP_REDIRECT]);

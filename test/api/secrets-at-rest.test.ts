@@ -1,6 +1,7 @@
 // Secrets stored through the API must never reach the storage (or any API response) in the clear.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, setConnectorEnabled } from '../../src/vault/applications.js';
@@ -20,6 +21,10 @@ describe.each(backends)('secrets at rest (%s)', (backend) => {
     salesforceAccessToken: distinct('salesforce-at'),
     salesforceRefreshToken: distinct('salesforce-rt'),
     hubspotClientSecret: distinct('hubspot-client-secret'),
+    /** A consumer's own OAuth client, on a connector that asks for one (its field is not flagged sensitive). */
+    consumerClientSecret: distinct('consumer-client-secret'),
+    /** Offered to a connector that does not ask for it: refused, so never stored. */
+    undeclaredClientSecret: distinct('undeclared-client-secret'),
     salesforceClientSecret: distinct('salesforce-client-secret'),
     apiKey: '', // the application's own API key, filled in beforeAll
     secondApiKey: '',
@@ -53,7 +58,28 @@ describe.each(backends)('secrets at rest (%s)', (backend) => {
   }
 
   beforeAll(async () => {
-    coffer = await startCoffer(backend);
+    const connectorsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-byo-client-'));
+    fs.writeFileSync(
+      path.join(connectorsDir, 'byo-client.yaml'),
+      [
+        'id: byo-client',
+        'name: Bring Your Own Client',
+        'website: https://byo-client.example',
+        'unified_apis: [crm]',
+        'auth_type: oauth2',
+        'oauth:',
+        '  grant_type: authorization_code',
+        '  authorization_url: https://byo-client.example/oauth/authorize',
+        '  token_url: https://byo-client.example/oauth/token',
+        'form_fields:',
+        '  - { id: client_id, label: Client ID, type: text, required: true }',
+        // A secret by its name: sealed and masked although the file does not say `sensitive`.
+        '  - { id: client_secret, label: Client secret, type: text, required: true }',
+        'settings_required_for_authorization: [client_id, client_secret]',
+        '',
+      ].join('\n'),
+    );
+    coffer = await startCoffer(backend, { COFFER_CONNECTORS_DIR: connectorsDir });
     secrets.apiKey = coffer.apiKey;
     secrets.secondApiKey = (await createApiKey(coffer.runtime.ctx, coffer.appId)).api_key;
 
@@ -84,6 +110,15 @@ describe.each(backends)('secrets at rest (%s)', (backend) => {
     });
     expect(hubspot.status, hubspot.text).toBe(200);
 
+    const byo = await call('PATCH', '/vault/connections/crm/byo-client', { settings: { client_id: 'consumer-client-id', client_secret: secrets.consumerClientSecret } });
+    expect(byo.status, byo.text).toBe(200);
+    expect(byo.json.data.settings).toEqual({ client_id: 'consumer-client-id', client_secret: '********' });
+
+    // A connector without a client form: the consumer's client secret is refused, nothing is stored.
+    const undeclared = await call('PATCH', '/vault/connections/crm/salesforce', { settings: { client_id: 'x', client_secret: secrets.undeclaredClientSecret } });
+    expect(undeclared.status, undeclared.text).toBe(400);
+    expect(undeclared.json.message).toContain('"client_secret"');
+
     const salesforce = await call('POST', '/vault/connections/crm/salesforce/import', {
       credentials: { access_token: secrets.salesforceAccessToken, refresh_token: secrets.salesforceRefreshToken },
       settings: { instance_url: `https://${clear.subdomain}.my.salesforce.com` },
@@ -97,10 +132,20 @@ describe.each(backends)('secrets at rest (%s)', (backend) => {
       '/vault/connections/customer-support/zendesk',
       '/vault/connections/crm/hubspot',
       '/vault/connections/crm/salesforce',
+      '/vault/connections/crm/byo-client',
       `/vault/consumers/${consumer}`,
     ]) {
       const res = await call('GET', url);
       expect(res.status, `${url}: ${res.text}`).toBe(200);
+    }
+    // The Hosted Vault's reads, with the consumer's session token.
+    const session = await call('POST', '/vault/sessions', {});
+    expect(session.status, session.text).toBe(200);
+    for (const url of ['/vault/connections', '/vault/connections/crm/byo-client']) {
+      const res = await fetch(`${coffer.url}${url}`, { headers: { authorization: `Bearer ${session.json.data.session_token}`, 'x-apideck-auth-type': 'JWT' } });
+      const text = await res.text();
+      expect(res.status, text).toBe(200);
+      responses.push(text);
     }
   });
 
@@ -123,6 +168,8 @@ describe.each(backends)('secrets at rest (%s)', (backend) => {
     expect(decoded.get('pipedrive')!.settings.api_key).toBe(secrets.pipedriveApiKey);
     expect(decoded.get('zendesk')!.settings.api_key).toBe(secrets.zendeskApiKey);
     expect(decoded.get('hubspot')!.credentials).toMatchObject({ access_token: secrets.hubspotAccessToken, refresh_token: secrets.hubspotRefreshToken });
+    expect(decoded.get('byo-client')!.settings).toEqual({ client_id: 'consumer-client-id', client_secret: secrets.consumerClientSecret });
+    expect(decoded.get('salesforce')!.settings).not.toHaveProperty('client_secret');
     expect(decoded.get('salesforce')!.credentials).toMatchObject({ access_token: secrets.salesforceAccessToken, refresh_token: secrets.salesforceRefreshToken });
   });
 

@@ -10,7 +10,7 @@ import { BadRequestResponse, ConflictResponse, NotFoundResponse, UnprocessableRe
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setConnectorEnabled, setRedirectUris } from '../../src/vault/applications.js';
 import { backends, startCoffer, type TestCoffer } from '../support/coffer.js';
-import { followRedirects, startProvider, type TestProvider } from '../support/oidc.js';
+import { followRedirects, LOCAL_PROVIDER_ENV, startProvider, type TestProvider } from '../support/oidc.js';
 
 const MASK = '********';
 const PIPEDRIVE_KEY = 'pd-plaintext-api-key-3f9a1c';
@@ -106,7 +106,7 @@ describe.each(backends)('@apideck/unify SDK against Coffer (%s)', (backend) => {
     for (const [name, text] of Object.entries(TEST_CONNECTORS)) fs.writeFileSync(path.join(connectorsDir, name), text);
     provider.writeConnector(connectorsDir, { id: CC_SERVICE, grantType: 'client_credentials', consumerClient: true, unifiedApis: ['hris'] });
     provider.writeConnector(connectorsDir, { id: CODE_SERVICE });
-    coffer = await startCoffer(backend, { COFFER_CONNECTORS_DIR: connectorsDir, COFFER_ALLOW_INSECURE_PROVIDERS: 'true' });
+    coffer = await startCoffer(backend, { COFFER_CONNECTORS_DIR: connectorsDir, ...LOCAL_PROVIDER_ENV });
     provider.init([`${coffer.url}/vault/callback`]);
     await setConnectorEnabled(coffer.runtime.ctx, coffer.appId, CODE_SERVICE, true, { clientId: provider.clientId, clientSecret: provider.clientSecret });
     await setRedirectUris(coffer.runtime.ctx, coffer.appId, [APP_REDIRECT]);

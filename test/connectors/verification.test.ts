@@ -365,7 +365,7 @@ describe.each(backends)('the upstream guard keeps credentials away from private 
       COFFER_MASTER_KEY: first.masterKey,
       ...(first.databaseUrl ? { DATABASE_URL: first.databaseUrl } : {}),
     });
-    expect(guarded.runtime.ctx.upstream.allowPrivateNetworks).toBe(false);
+    expect(guarded.runtime.ctx.outbound.policy.allowPrivateNetworks).toBe(false);
     gina = client(guarded, 'gina', first.headers('gina'));
     upstream.take();
   });

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setConnectorEnabled, setRedirectUris } from '../../src/vault/applications.js';
 import { resolveIntegration } from '../../src/vault/integrations.js';
 import { backends, dropSchema, postgresUrlWithSchema, startCoffer, type TestCoffer } from '../support/coffer.js';
-import { followRedirects, startProvider, tempDir, type TestProvider } from '../support/oidc.js';
+import { followRedirects, LOCAL_PROVIDER_ENV, startProvider, tempDir, type TestProvider } from '../support/oidc.js';
 import { cliChildren, runCli, serveCli, stopCli } from '../support/cli.js';
 
 const APP_REDIRECT = 'https://app.example/done';
@@ -107,7 +107,7 @@ describe.each(clusterBackends)('exactly-once refresh across two coffer serve pro
       DATABASE_URL: postgresUrlWithSchema(process.env.TEST_DATABASE_URL!, schema),
       COFFER_MASTER_KEY: crypto.randomBytes(32).toString('base64'),
       COFFER_CONNECTORS_DIR: connectorsDir,
-      COFFER_ALLOW_INSECURE_PROVIDERS: 'true',
+      ...LOCAL_PROVIDER_ENV,
       COFFER_DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
     };
@@ -183,7 +183,7 @@ async function setupCoffer(backend: 'sqlite' | 'postgres', env: Record<string, s
   const provider = await startProvider();
   const dir = tempDir('coffer-connectors-');
   const serviceId = provider.writeConnector(dir);
-  const coffer = await startCoffer(backend, { ...env, COFFER_CONNECTORS_DIR: dir, COFFER_ALLOW_INSECURE_PROVIDERS: 'true' });
+  const coffer = await startCoffer(backend, { ...env, COFFER_CONNECTORS_DIR: dir, ...LOCAL_PROVIDER_ENV });
   provider.init([`${coffer.url}/vault/callback`]);
   await setConnectorEnabled(coffer.runtime.ctx, coffer.appId, serviceId, true, { clientId: provider.clientId, clientSecret: provider.clientSecret });
   await setRedirectUris(coffer.runtime.ctx, coffer.appId, [APP_REDIRECT]);

@@ -1,9 +1,25 @@
-// vitest setup file: the tests never reach the internet. Coffer runs in-process in most test files, so wrapping
-// `globalThis.fetch` here also covers the server's own outbound calls (oauth4webapi uses the global fetch): any request
-// to a vendor's real token URL fails loudly instead of depending on the network. Child-process servers (test/cli) are
-// not covered.
+// vitest setup file: the tests never reach the internet. Coffer runs in-process in most test files: its outbound
+// calls go out on its guarded undici pool, whose connections resolve names with `dns.lookup`, so any name but
+// loopback's fails loudly here instead of depending on the network; the tests' own `fetch` is wrapped the same way.
+// Child-process servers (test/cli) are not covered.
+import dns from 'node:dns';
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 const GUARDED = Symbol.for('coffer.test.no-internet');
+
+if (!(dns.lookup as typeof dns.lookup & { [GUARDED]?: true })[GUARDED]) {
+  const realLookup = dns.lookup;
+  const guardedLookup = (hostname: string, ...rest: unknown[]) => {
+    const callback = rest[rest.length - 1] as (error: NodeJS.ErrnoException) => void;
+    if (!LOOPBACK.has(hostname) && !hostname.endsWith('.localhost')) {
+      const error = Object.assign(new Error(`test tried to resolve an internet host: ${hostname}`), { code: 'ENOTFOUND', hostname });
+      process.stderr.write(`${error.message}\n${error.stack?.split('\n').slice(1, 8).join('\n') ?? ''}\n`);
+      process.nextTick(() => callback(error));
+      return;
+    }
+    return (realLookup as (...args: unknown[]) => unknown)(hostname, ...rest);
+  };
+  dns.lookup = Object.assign(guardedLookup, { [GUARDED]: true as const }) as unknown as typeof dns.lookup;
+}
 
 function urlOf(input: string | URL | Request): string {
   if (typeof input === 'string') return input;

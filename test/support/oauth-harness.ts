@@ -6,7 +6,7 @@ import { expect } from 'vitest';
 import { readJson } from '../../src/store/database.js';
 import { setConnectorEnabled, setRedirectUris } from '../../src/vault/applications.js';
 import { startCoffer, type Backend, type TestCoffer } from './coffer.js';
-import { followRedirects, startProvider, tempDir, type ConnectorOptions, type TestProvider } from './oidc.js';
+import { followRedirects, LOCAL_PROVIDER_ENV, startProvider, tempDir, type ConnectorOptions, type TestProvider } from './oidc.js';
 
 export const APP_REDIRECT = 'https://app.example/oauth/done';
 /** A plain OAuth client of the provider (the test itself), used to obtain tokens without Coffer. */
@@ -50,7 +50,7 @@ export async function startHarness(
   for (const c of connectors) services[c.id] = provider.writeConnector(dir, c);
   for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
   // No background refresher: every provider call in these suites is one a test caused.
-  const coffer = await startCoffer(backend, { COFFER_CONNECTORS_DIR: dir, COFFER_ALLOW_INSECURE_PROVIDERS: 'true', COFFER_REFRESH_INTERVAL_SECONDS: '0', ...env });
+  const coffer = await startCoffer(backend, { COFFER_CONNECTORS_DIR: dir, ...LOCAL_PROVIDER_ENV, COFFER_REFRESH_INTERVAL_SECONDS: '0', ...env });
   provider.init([`${coffer.url}/vault/callback`, DIRECT_REDIRECT]);
   const grants: ProviderGrant[] = [];
   provider.provider.on('grant.success', (ctx: any) => {

@@ -178,6 +178,9 @@ async function approve(provider: any, req: http.IncomingMessage, res: http.Serve
   await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
 }
 
+/** The outbound policy a Coffer needs to reach this in-process provider: plain http, on loopback. */
+export const LOCAL_PROVIDER_ENV = { COFFER_ALLOW_INSECURE_PROVIDERS: 'true', COFFER_ALLOW_PRIVATE_UPSTREAMS: 'true' } as const;
+
 export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }

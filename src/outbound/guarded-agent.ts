@@ -4,7 +4,7 @@
 import dns from 'node:dns';
 import type { LookupAddress, LookupOptions } from 'node:dns';
 import { Agent } from 'undici';
-import { isPrivateAddress, type UpstreamPolicy } from './upstream-guard.js';
+import { isPrivateAddress, type UpstreamPolicy } from './address-policy.js';
 
 /** The code of the error a refused lookup fails the connection with (mapped to a 400 by the forwarder). */
 export const PRIVATE_ADDRESS_CODE = 'ECOFFER_PRIVATE_ADDRESS';

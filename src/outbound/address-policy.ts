@@ -33,7 +33,7 @@ export function checkProtocol(url: URL, policy: UpstreamPolicy): void {
 }
 
 /**
- * For calls on the guarded pool (upstream-agent.ts): host names are checked inside its DNS lookup, which a literal IP
+ * For calls on the guarded pool (guarded-agent.ts): host names are checked inside its DNS lookup, which a literal IP
  * never goes through, so only a literal needs checking here — no second resolution.
  */
 export function checkLiteralAddress(url: URL, policy: UpstreamPolicy): void {
