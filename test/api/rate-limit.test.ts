@@ -163,7 +163,7 @@ describe.each(backends)('rate limits (%s)', (backend) => {
     await expectTooMany(await get(coffer, '/vault/connections', coffer.headers(CONSUMER)), 3, 'address');
   });
 
-  it('an application limit set with the CLI ends in 429 once exceeded, for keys and sessions, and no one else is affected', async () => {
+  it('an application limit set with the CLI ends in 429 once exceeded, for keys, sessions and Flows tokens; no one else is affected', async () => {
     const coffer = await start(backend, {});
     const cliEnv = {
       COFFER_DATA_DIR: coffer.dataDir,
@@ -192,6 +192,9 @@ describe.each(backends)('rate limits (%s)', (backend) => {
     const { body } = await expectTooMany(refused, 3, 'application_requests');
     expect(body.message).toMatch(new RegExp(`^Application ${coffer.appId} is over its limit of 3 requests per minute; retry in \\d+ s$`));
     await expectTooMany(await get(coffer, '/vault/connections', sessionHeaders(session.data.session_token)), 3, 'application_requests');
+    const flows = await flowsCall(coffer, await managementToken(coffer), 'GET');
+    expect(flows.status, flows.text).toBe(429);
+    expect(flows.json.errorCode).toBe('too_many_requests');
 
     // Another application, the health probes and the Hosted Vault page are not limited.
     for (let i = 0; i < 5; i++) {
