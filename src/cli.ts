@@ -11,11 +11,13 @@ import {
   createApplication,
   listApiKeys,
   listAppConnectors,
+  MAX_REQUESTS_PER_MINUTE,
   normalizeProxyHost,
   revokeApiKey,
   setConnectorEnabled,
   setProxyAllowedHosts,
   setRedirectUris,
+  setRequestRateLimit,
 } from './vault/applications.js';
 import { VaultError } from './vault/errors.js';
 import { createWebhook, deleteWebhook, listWebhooks, rotateWebhookSecret } from './events/subscriptions.js';
@@ -32,6 +34,7 @@ const USAGE = `Usage: coffer <command> [options]
   migrate                                  apply database migrations
   app create [--id ID] [--name NAME] [--no-connectors]
   app set --app ID [--redirect-uris "https://a,https://b"] [--proxy-hosts "api.a.com,*.b.com"]
+                  [--rate-limit N|off]     requests per minute for the application (off: no limit)
   key create|list --app ID
   key revoke KEY_ID --app ID
   connector list [--app ID]                the catalogue, or what an application enabled
@@ -58,6 +61,7 @@ const OPTIONS = {
   'no-connectors': { type: 'boolean' },
   'redirect-uris': { type: 'string' },
   'proxy-hosts': { type: 'string' },
+  'rate-limit': { type: 'string' },
   'client-id': { type: 'string' },
   'client-secret': { type: 'string' },
   scopes: { type: 'string' },
@@ -131,6 +135,16 @@ async function serve(values: Values): Promise<void> {
   process.once('SIGTERM', shutdown);
 }
 
+/** `--rate-limit`: a whole number of requests per minute; 0 or "off" clears the limit (null). */
+function requestsPerMinute(raw: string): number | null {
+  const text = raw.trim().toLowerCase();
+  if (text === 'off') return null;
+  if (!/^\d+$/.test(text) || Number(text) > MAX_REQUESTS_PER_MINUTE) {
+    throw new UsageError(`--rate-limit must be a whole number of requests per minute from 1 to ${MAX_REQUESTS_PER_MINUTE}, or 0/off for none`);
+  }
+  return Number(text) || null;
+}
+
 async function app(sub: string | undefined, values: Values): Promise<void> {
   const json = Boolean(values.json);
   if (sub === 'create') {
@@ -144,12 +158,16 @@ async function app(sub: string | undefined, values: Values): Promise<void> {
     const appId = need(values.app, '--app');
     const rawUris = values['redirect-uris'];
     const rawHosts = values['proxy-hosts'];
-    if (rawUris === undefined && rawHosts === undefined) throw new UsageError('app set needs --redirect-uris or --proxy-hosts');
+    const rawLimit = values['rate-limit'];
+    if (rawUris === undefined && rawHosts === undefined && rawLimit === undefined) {
+      throw new UsageError('app set needs --redirect-uris, --proxy-hosts or --rate-limit');
+    }
     const list = (raw: string) => raw.split(',').map((u) => u.trim()).filter(Boolean);
     const out: Record<string, unknown> = { application_id: appId };
     const lines: string[] = [];
-    // Both lists are checked before either is stored.
+    // Everything is checked before anything is stored.
     if (rawHosts !== undefined) list(rawHosts).forEach(normalizeProxyHost);
+    const limit = rawLimit === undefined ? undefined : requestsPerMinute(rawLimit);
     await withRuntime(async (rt) => {
       if (rawUris !== undefined) {
         out.redirect_uris = await setRedirectUris(rt.ctx, appId, list(rawUris));
@@ -158,6 +176,10 @@ async function app(sub: string | undefined, values: Values): Promise<void> {
       if (rawHosts !== undefined) {
         out.proxy_allowed_hosts = await setProxyAllowedHosts(rt.ctx, appId, list(rawHosts));
         lines.push(`Proxy hosts of ${appId}: ${(out.proxy_allowed_hosts as string[]).join(', ') || '(none besides each connector API host)'}`);
+      }
+      if (limit !== undefined) {
+        out.rate_limit_per_minute = await setRequestRateLimit(rt.ctx, appId, limit);
+        lines.push(`Rate limit of ${appId}: ${limit === null ? 'none' : `${limit} requests per minute`}`);
       }
     });
     print(json, out, lines.join('\n'));

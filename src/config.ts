@@ -34,6 +34,16 @@ export interface Config {
   /** Longest a proxied provider call may wait for the provider (headers, then each body chunk); `x-apideck-timeout` may shorten it. */
   proxyTimeoutMs: number;
   webhooks: WebhookConfig;
+  rateLimits: RateLimitConfig;
+}
+
+/** Limits on failed authentication (counted per instance, in memory); 0 turns a limit off. */
+export interface RateLimitConfig {
+  /** Failed authentications from one client address per window; past it, that address gets 429s. */
+  authFailuresPerIp: number;
+  /** Failed authentications naming one application per window; past it, calls for that application get 429s. */
+  authFailuresPerApp: number;
+  authFailureWindowSeconds: number;
 }
 
 export interface WebhookConfig {
@@ -117,6 +127,16 @@ function providerHosts(raw: string | undefined): Record<string, string[]> {
   return out;
 }
 
+function rateLimitConfig(env: NodeJS.ProcessEnv): RateLimitConfig {
+  const authFailureWindowSeconds = nonNegativeInteger(env.COFFER_AUTH_FAILURE_WINDOW_SECONDS, 'COFFER_AUTH_FAILURE_WINDOW_SECONDS', 60);
+  if (authFailureWindowSeconds < 1) throw new ConfigError('COFFER_AUTH_FAILURE_WINDOW_SECONDS must be at least 1');
+  return {
+    authFailuresPerIp: nonNegativeInteger(env.COFFER_AUTH_FAILURE_LIMIT_PER_IP, 'COFFER_AUTH_FAILURE_LIMIT_PER_IP', 30),
+    authFailuresPerApp: nonNegativeInteger(env.COFFER_AUTH_FAILURE_LIMIT_PER_APP, 'COFFER_AUTH_FAILURE_LIMIT_PER_APP', 300),
+    authFailureWindowSeconds,
+  };
+}
+
 /** Reads the environment once; any invalid value stops start-up with one clear line. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { port?: number } = {}): Config {
   const port = overrides.port ?? (env.PORT ? parsePort(env.PORT, 'PORT') : 8080);
@@ -168,5 +188,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { po
     proxyTimeoutMs,
     verifyCredentials: env.COFFER_VERIFY_CREDENTIALS === undefined ? true : flag(env.COFFER_VERIFY_CREDENTIALS, 'COFFER_VERIFY_CREDENTIALS'),
     webhooks: webhookConfig(env),
+    rateLimits: rateLimitConfig(env),
   };
 }

@@ -36,6 +36,7 @@ export async function startServer(runtime: Runtime, logger: Logger, listen: { po
     onResponse: () => webhooks.nudgeIfEventsAppended(),
     forwarder,
     proxyTimeoutMs: runtime.config.proxyTimeoutMs,
+    rateLimits: runtime.config.rateLimits,
   });
   await app.listen({ port: listen.port, host: listen.host });
   const address = app.server.address();

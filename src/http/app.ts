@@ -1,4 +1,4 @@
-// The fastify application: parsing, CORS, auth, error envelope, request logs and the route files.
+// The fastify application: parsing, CORS, auth, rate limits, error envelope, request logs and the route files.
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -8,7 +8,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Store } from '../store/database.js';
 import type { VaultContext } from '../vault/context.js';
 import type { LogWriter } from '../vault/logs.js';
-import { authenticate } from './auth.js';
+import { authenticate, requiresAuthentication } from './auth.js';
 import { installErrorHandling } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { parseQuery } from './querystring.js';
@@ -27,6 +27,9 @@ import type { WebhookPolicy } from '../events/subscriptions.js';
 import { flowsVaultRoutes } from './routes/flows-vault.js';
 import { proxyRoutes } from './routes/proxy.js';
 import type { Forwarder } from '../proxy/forward.js';
+import type { RateLimitConfig } from '../config.js';
+import { VaultError } from '../vault/errors.js';
+import { installRateLimits } from './rate-limits.js';
 
 export interface AppOptions {
   ctx: VaultContext;
@@ -41,6 +44,7 @@ export interface AppOptions {
   /** The proxy's provider calls (`/proxy`, `/vault/proxy`). */
   forwarder: Forwarder;
   proxyTimeoutMs: number;
+  rateLimits: RateLimitConfig;
 }
 
 const BODY_LIMIT = 1024 * 1024;
@@ -120,7 +124,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(swagger, { openapi: openApiDocument(ctx.publicUrl) });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  app.addHook('onRequest', async (request) => authenticate(ctx, request));
+  const limits = await installRateLimits(app, ctx, options.rateLimits);
+  // Over a failed-authentication limit: 429 before any key is checked. Only authenticated routes count or are limited.
+  app.addHook('onRequest', async (request, reply) => {
+    if (!requiresAuthentication(request)) return;
+    await limits.beforeAuthentication(request, reply);
+    try {
+      await authenticate(ctx, request);
+    } catch (error) {
+      if (error instanceof VaultError && error.statusCode === 401) await limits.authenticationFailed(request);
+      throw error;
+    }
+    await limits.applicationRequest(request, reply, request.caller!.applicationId);
+  });
   app.addHook('onResponse', async (request, reply) => {
     recordApiCall(logs, new URL(ctx.publicUrl).host, request, reply);
     const trace = request.proxyTrace;
@@ -141,7 +157,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(webhookRoutes(ctx, options.webhookPolicy));
   await app.register(hostedVaultRoutes());
   // Encapsulated: its own auth (Management API tokens), error body and form parser.
-  await app.register(flowsVaultRoutes(ctx), { prefix: '/api/v2' });
+  await app.register(flowsVaultRoutes(ctx, limits), { prefix: '/api/v2' });
   await app.register(proxyRoutes(options.forwarder, { maxTimeoutMs: options.proxyTimeoutMs }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -42,12 +42,15 @@ function header(request: FastifyRequest, name: string): string | null {
   return text?.trim() || null;
 }
 
+/** Whether `authenticate` checks this request's caller (Auth0's Management API routes authenticate their own). */
+export function requiresAuthentication(request: FastifyRequest): boolean {
+  return !request.url.startsWith('/api/v2/') && (request.routeOptions.config.access ?? 'public') !== 'public';
+}
+
 export async function authenticate(ctx: VaultContext, request: FastifyRequest): Promise<void> {
-  // Auth0's Management API (Flows Vault) authenticates its own callers, with its own tokens.
-  if (request.url.startsWith('/api/v2/')) return;
+  if (!requiresAuthentication(request)) return;
   const config = request.routeOptions.config;
   const access = config.access ?? 'public';
-  if (access === 'public') return;
   const authorization = header(request, 'authorization');
   if (!authorization) throw unauthorized('Missing authentication');
   const token = bearerToken(authorization);

@@ -10,6 +10,7 @@ export function auth0ErrorBody(statusCode: number, errorCode: string, message: s
 
 function toAuth0(error: FastifyError): { status: number; errorCode: string; message: string } | null {
   if (error instanceof FlowsError) return { status: error.statusCode, errorCode: error.errorCode, message: error.message };
+  if (error instanceof VaultError && error.statusCode === 429) return { status: 429, errorCode: 'too_many_requests', message: error.message };
   if (error instanceof VaultError && error.statusCode < 500) return { status: error.statusCode, errorCode: 'invalid_request', message: error.message };
   if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError) {
     return { status: 400, errorCode: 'invalid_body', message: 'Payload validation error: the body is not valid JSON' };

@@ -329,11 +329,20 @@ function proxy(dialect: Dialect): Migration {
   };
 }
 
+/** Rate limits: an application's own ceiling on requests per minute; null = no limit. */
+function rateLimits(): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('applications').addColumn('rate_limit_per_minute', 'integer').execute();
+    },
+  };
+}
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     async getMigrations() {
       // 0003 and 0004 belong to other branches (webhooks, Flows Vault): names sort, numbers may have gaps.
-      return { '0001_initial': initial(dialect), '0002_oauth': oauth(), '0003_webhooks': webhooks(dialect), '0004_flows_vault': flowsVault(), '0005_proxy': proxy(dialect) };
+      return { '0001_initial': initial(dialect), '0002_oauth': oauth(), '0003_webhooks': webhooks(dialect), '0004_flows_vault': flowsVault(), '0005_proxy': proxy(dialect), '0006_rate_limits': rateLimits() };
     },
   };
 }

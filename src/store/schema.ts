@@ -11,6 +11,8 @@ export interface ApplicationsTable {
   redirect_uris: Json;
   /** Hosts (besides each connector's own API host) the proxy may send this application's credentials to; null = none. */
   proxy_allowed_hosts: NullableJson;
+  /** Requests per minute this application may make (API keys and sessions together); null = no limit. */
+  rate_limit_per_minute: number | null;
   created_at: number;
   updated_at: number;
 }

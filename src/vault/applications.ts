@@ -144,6 +144,34 @@ export async function proxyAllowedHosts(ctx: VaultContext, applicationId: string
   return hosts;
 }
 
+/** Highest per-application limit accepted: a typo of a few zeros should not read as "no limit". */
+export const MAX_REQUESTS_PER_MINUTE = 1_000_000;
+
+/** Sets (a whole number of requests per minute) or clears (null) the application's request limit. */
+export async function setRequestRateLimit(ctx: VaultContext, applicationId: string, perMinute: number | null): Promise<number | null> {
+  if (perMinute !== null && (!Number.isInteger(perMinute) || perMinute < 1 || perMinute > MAX_REQUESTS_PER_MINUTE)) {
+    throw badRequest(`The rate limit must be a whole number of requests per minute from 1 to ${MAX_REQUESTS_PER_MINUTE}, or 0/off for none`);
+  }
+  await requireApplication(ctx, applicationId);
+  await ctx.db
+    .updateTable('applications')
+    .set({ rate_limit_per_minute: perMinute, updated_at: Date.now() })
+    .where('id', '=', applicationId)
+    .execute();
+  await configurationChanged(ctx);
+  return perMinute;
+}
+
+/** The application's requests-per-minute limit, null for none (cached with the rest of the tenant configuration). */
+export async function requestRateLimit(ctx: VaultContext, applicationId: string): Promise<number | null> {
+  const cached = ctx.cache.requestLimitOf(applicationId);
+  if (cached !== undefined) return cached;
+  const row = await ctx.db.selectFrom('applications').select('rate_limit_per_minute').where('id', '=', applicationId).executeTakeFirst();
+  const limit = row?.rate_limit_per_minute == null ? null : Number(row.rate_limit_per_minute);
+  ctx.cache.rememberRequestLimit(applicationId, limit);
+  return limit;
+}
+
 export async function createApiKey(ctx: VaultContext, applicationId: string): Promise<{ id: string; api_key: string }> {
   await requireApplication(ctx, applicationId);
   const apiKey = generateApiKey();

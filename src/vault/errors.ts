@@ -30,3 +30,5 @@ export const notImplemented = (message: string) => new VaultError(501, 'NotImple
 /** The provider refused the consumer's credentials; `detail` carries its own message. */
 export const credentialsRejected = (connector: string, status: number, providerMessage: string) =>
   new VaultError(422, 'InvalidCredentialsError', `${connector} rejected the credentials (HTTP ${status})`, providerMessage);
+
+export const tooManyRequests = (message: string, detail: Record<string, unknown>) => new VaultError(429, 'TooManyRequestsError', message, detail);

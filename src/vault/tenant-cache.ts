@@ -16,6 +16,7 @@ export class TenantCache {
   private readonly apiKeys = new Map<string, string>();
   private readonly appConnectors = new Map<string, CachedAppConnector[]>();
   private readonly proxyHosts = new Map<string, string[]>();
+  private readonly requestLimits = new Map<string, number | null>();
   private filledAt = Date.now();
 
   constructor(private readonly changes: ChangeFeed) {}
@@ -28,6 +29,7 @@ export class TenantCache {
     this.apiKeys.clear();
     this.appConnectors.clear();
     this.proxyHosts.clear();
+    this.requestLimits.clear();
     this.filledAt = Date.now();
   }
 
@@ -59,5 +61,16 @@ export class TenantCache {
   rememberProxyHosts(applicationId: string, hosts: string[]): void {
     if (this.proxyHosts.size >= MAX_KEYS) this.proxyHosts.clear();
     this.proxyHosts.set(applicationId, hosts);
+  }
+
+  /** The application's requests-per-minute limit: a number, null for none, undefined when not cached. */
+  requestLimitOf(applicationId: string): number | null | undefined {
+    this.fresh();
+    return this.requestLimits.get(applicationId);
+  }
+
+  rememberRequestLimit(applicationId: string, perMinute: number | null): void {
+    if (this.requestLimits.size >= MAX_KEYS) this.requestLimits.clear();
+    this.requestLimits.set(applicationId, perMinute);
   }
 }

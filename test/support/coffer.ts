@@ -52,6 +52,9 @@ export async function startCoffer(backend: Backend, env: Record<string, string> 
     // Built-in connectors verify credentials against the vendors' real APIs: tests that want verification point a
     // connector at a local upstream and turn it back on.
     COFFER_VERIFY_CREDENTIALS: 'false',
+    // Suites send hundreds of deliberate 401s from 127.0.0.1: counted, never limited. rate-limit.test.ts sets its own.
+    COFFER_AUTH_FAILURE_LIMIT_PER_IP: '1000000',
+    COFFER_AUTH_FAILURE_LIMIT_PER_APP: '1000000',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     ...env,
   });

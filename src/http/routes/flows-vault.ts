@@ -5,6 +5,8 @@ import { checkConnectionId, createConnection, deleteConnection, getConnection, l
 import { requireScope, verifyManagementToken, type FlowsScope, type ManagementCaller } from '../../flows/management-token.js';
 import type { VaultContext } from '../../vault/context.js';
 import { installAuth0ErrorHandling } from '../auth0-errors.js';
+import type { RateLimits } from '../rate-limits.js';
+import { FlowsError } from '../../flows/errors.js';
 import { parseQuery } from '../querystring.js';
 
 declare module 'fastify' {
@@ -25,7 +27,7 @@ type IdParams = { Params: { id: string } };
 const route = (flowsScope: FlowsScope) => ({ schema: { hide: true }, config: { flowsScope } });
 const applicationOf = (request: FastifyRequest) => request.management!.applicationId;
 
-export function flowsVaultRoutes(ctx: VaultContext): FastifyPluginAsync {
+export function flowsVaultRoutes(ctx: VaultContext, limits: RateLimits): FastifyPluginAsync {
   return async (app) => {
     installAuth0ErrorHandling(app);
 
@@ -35,10 +37,18 @@ export function flowsVaultRoutes(ctx: VaultContext): FastifyPluginAsync {
     });
 
     // Token first, then scope: a caller without a valid token learns nothing about which scope a route needs.
-    app.addHook('onRequest', async (request) => {
+    // Failed tokens count toward the same limits as failed API keys and sessions.
+    app.addHook('onRequest', async (request, reply) => {
       const scope = request.routeOptions.config.flowsScope;
       if (!scope) return;
-      request.management = await verifyManagementToken(ctx, request.headers.authorization);
+      await limits.beforeAuthentication(request, reply);
+      try {
+        request.management = await verifyManagementToken(ctx, request.headers.authorization);
+      } catch (error) {
+        if (error instanceof FlowsError && error.statusCode === 401) await limits.authenticationFailed(request);
+        throw error;
+      }
+      await limits.applicationRequest(request, reply, request.management.applicationId);
       requireScope(request.management, scope);
     });
 
