@@ -10,6 +10,7 @@ import type { VaultContext } from '../vault/context.js';
 import type { LogWriter } from '../vault/logs.js';
 import { authenticate, requiresAuthentication } from './auth.js';
 import { installErrorHandling } from './errors.js';
+import { enforceSessionPolicy } from './session-policy.js';
 import { openApiDocument } from './openapi.js';
 import { parseQuery } from './querystring.js';
 import { recordApiCall } from './request-log.js';
@@ -137,6 +138,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     }
     await limits.applicationRequest(request, reply, request.caller!.applicationId);
   });
+  app.addHook('preHandler', enforceSessionPolicy(ctx));
   app.addHook('onResponse', async (request, reply) => {
     recordApiCall(logs, new URL(ctx.publicUrl).host, request, reply);
     const trace = request.proxyTrace;

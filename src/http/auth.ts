@@ -4,6 +4,8 @@ import { authenticateApiKey } from '../vault/applications.js';
 import type { VaultContext } from '../vault/context.js';
 import { forbidden, unauthorized, VaultError } from '../vault/errors.js';
 import { verifySession, type SessionClaims } from '../vault/sessions.js';
+import type { Scope } from '../vault/connection-mutation.js';
+import { linkPolicy } from './session-policy.js';
 
 export type Access = 'public' | 'app' | 'consumer' | 'consumer-optional';
 
@@ -78,8 +80,8 @@ export async function authenticate(ctx: VaultContext, request: FastifyRequest): 
   request.caller = caller;
 }
 
-/** For handlers of `consumer` routes: the consumer the call is scoped to. */
-export function scopeOf(request: FastifyRequest): { applicationId: string; consumerId: string; redirectUri?: string } {
+/** For handlers of `consumer` routes: the consumer the call is scoped to, and a session's limits on links. */
+export function scopeOf(request: FastifyRequest): Scope {
   const caller = request.caller!;
-  return { applicationId: caller.applicationId, consumerId: caller.consumerId!, redirectUri: caller.session?.redirect_uri };
+  return { applicationId: caller.applicationId, consumerId: caller.consumerId!, redirectUri: caller.session?.redirect_uri, links: linkPolicy(request) };
 }

@@ -1,6 +1,7 @@
 // Request schemas, following the Apideck Vault spec (additionalProperties: false where the spec says so).
 import { Type, type TSchema } from '@sinclair/typebox';
 import { UNIFIED_APIS } from '../vault/integrations.js';
+import { MAX_THEME_URL, MAX_VAULT_NAME } from '../vault/theme.js';
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
@@ -77,6 +78,8 @@ export const CreateCallbackState = Type.Object({ redirect_uri: Type.Optional(Typ
 export const CustomMappingRequest = Type.Object({ value: Type.String({ minLength: 1 }) }, { additionalProperties: false });
 
 const str = Type.Optional(Type.String());
+const themeUrl = Type.Optional(Type.String({ maxLength: MAX_THEME_URL }));
+const themeColour = Type.Optional(Type.String({ maxLength: 64 }));
 export const SessionRequest = Type.Optional(Nullable(
   Type.Object(
     {
@@ -100,17 +103,21 @@ export const SessionRequest = Type.Optional(Nullable(
           { additionalProperties: false },
         ),
       ),
+      // Values are checked against a strict grammar in the domain (vault/theme.ts); unknown keys are refused here.
       theme: Type.Optional(
-        Type.Object({
-          favicon: str,
-          logo: str,
-          primary_color: str,
-          sidepanel_background_color: str,
-          sidepanel_text_color: str,
-          vault_name: str,
-          privacy_url: str,
-          terms_url: str,
-        }),
+        Type.Object(
+          {
+            favicon: themeUrl,
+            logo: themeUrl,
+            primary_color: themeColour,
+            sidepanel_background_color: themeColour,
+            sidepanel_text_color: themeColour,
+            vault_name: Type.Optional(Type.String({ maxLength: MAX_VAULT_NAME })),
+            privacy_url: themeUrl,
+            terms_url: themeUrl,
+          },
+          { additionalProperties: false },
+        ),
       ),
       custom_consumer_settings: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     },

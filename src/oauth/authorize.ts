@@ -63,11 +63,15 @@ async function buildAuthorizationUrl(ctx: VaultContext, client: OAuthClient, flo
 
 /** Returns the provider URL to redirect the browser to. */
 export async function startAuthorization(ctx: VaultContext, request: AuthorizeRequest): Promise<string> {
-  const claims = await checkState(ctx, request);
+  const claims = await checkState(ctx, request, 'authorize');
   const redirectUri = await checkRedirectUri(ctx, request, claims);
   const integration = await checkIntegration(ctx, claims);
   const scope = { applicationId: claims.applicationId, consumerId: claims.consumerId };
-  const settings = (await loadConnection(ctx, scope, claims.serviceId))?.settings ?? {};
+  const current = await loadConnection(ctx, scope, claims.serviceId);
+  if (claims.firstOnly && current?.credentials) {
+    throw new OAuthFlowError(403, 'reauthorize_not_allowed', `${integration.def.name} is already authorized and this session does not allow re-authorizing it`);
+  }
+  const settings = current?.settings ?? {};
   checkSettingsRequiredForAuthorization(integration, settings);
   const client = await asPage(() => oauthClientFor(ctx, claims.applicationId, integration.def, integration.appConnector, settings));
   await useState(ctx, claims);

@@ -11,7 +11,7 @@ import { checkRedirectUri, checkState, useState, type BrowserRequest } from './s
 
 /** Returns where to send the browser. */
 export async function revokeAuthorization(ctx: VaultContext, request: BrowserRequest, log: FastifyBaseLogger): Promise<string> {
-  const claims = await checkState(ctx, request);
+  const claims = await checkState(ctx, request, 'revoke');
   const redirectUri = await checkRedirectUri(ctx, request, claims);
   const scope = { applicationId: claims.applicationId, consumerId: claims.consumerId };
   let integration;

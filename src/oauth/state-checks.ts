@@ -1,7 +1,7 @@
 // Checks shared by authorize and revoke: the state is Coffer's, unexpired, for this application and connector,
 // the redirect_uri is allowed, and the state has not been used.
 import type { VaultContext } from '../vault/context.js';
-import { verifyAuthorizeState, type AuthorizeStateClaims } from '../vault/authorize-state.js';
+import { verifyAuthorizeState, type AuthorizeStateClaims, type StateUse } from '../vault/authorize-state.js';
 import { readJson } from '../store/database.js';
 import { invalidRequest } from './flow-error.js';
 import { useStateOnce } from './flows.js';
@@ -16,10 +16,11 @@ export interface BrowserRequest {
 
 export type VerifiedState = AuthorizeStateClaims & { jti: string; exp: number };
 
-export async function checkState(ctx: VaultContext, request: BrowserRequest): Promise<VerifiedState> {
+export async function checkState(ctx: VaultContext, request: BrowserRequest, use: StateUse): Promise<VerifiedState> {
   if (!request.state) throw invalidRequest('missing_state', 'The state parameter is required');
   const claims = await verifyAuthorizeState(ctx.keyring, request.state);
   if (!claims) throw invalidRequest('invalid_state', 'The state is invalid or has expired; start again from the application');
+  if (claims.use !== use) throw invalidRequest('invalid_state', `The state was issued for ${claims.use === 'revoke' ? 'a disconnect' : 'an authorization'}, not this`);
   if (claims.applicationId !== request.applicationId || claims.serviceId !== request.serviceId) {
     throw invalidRequest('invalid_state', 'The state was issued for another application or connector');
   }

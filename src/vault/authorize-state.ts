@@ -1,5 +1,5 @@
-// The `state` inside `authorize_url`/`revoke_url`: signed by Coffer, bound to application, consumer and connector,
-// short-lived, and single-use (its `jti` is recorded when a flow starts).
+// The `state` inside `authorize_url`/`revoke_url`: signed by Coffer, bound to application, consumer, connector and
+// the one flow it was issued for, short-lived, and single-use (its `jti` is recorded when a flow starts).
 import crypto from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
 import type { Keyring } from '../crypto/keyring.js';
@@ -7,22 +7,30 @@ import type { Keyring } from '../crypto/keyring.js';
 export const AUTHORIZE_STATE_AUDIENCE = 'coffer:authorize';
 export const STATE_TTL_SECONDS = 30 * 60;
 
+/** Which link the state was issued in: an authorize state never opens a revoke, nor the other way round. */
+export type StateUse = 'authorize' | 'revoke';
+
 export interface AuthorizeStateClaims {
+  use: StateUse;
   applicationId: string;
   consumerId: string;
   serviceId: string;
   unifiedApi: string;
   /** The session's redirect_uri, which the flow may return to besides the application's allow-list. */
   redirectUri?: string;
+  /** Only for a connection that holds no tokens yet: a session that may not re-authorize keeps no reusable link. */
+  firstOnly?: boolean;
 }
 
 export async function signAuthorizeState(keyring: Keyring, claims: AuthorizeStateClaims): Promise<string> {
   return new SignJWT({
+    use: claims.use,
     app: claims.applicationId,
     con: claims.consumerId,
     svc: claims.serviceId,
     api: claims.unifiedApi,
     ...(claims.redirectUri ? { ru: claims.redirectUri } : {}),
+    ...(claims.firstOnly ? { first: true } : {}),
   })
     .setProtectedHeader({ alg: 'HS256' })
     .setAudience(AUTHORIZE_STATE_AUDIENCE)
@@ -36,9 +44,10 @@ export async function signAuthorizeState(keyring: Keyring, claims: AuthorizeStat
 export async function verifyAuthorizeState(keyring: Keyring, state: string): Promise<(AuthorizeStateClaims & { jti: string; exp: number }) | null> {
   try {
     const { payload } = await jwtVerify(state, keyring.sessionSigningKey, { audience: AUTHORIZE_STATE_AUDIENCE, algorithms: ['HS256'] });
-    const { app, con, svc, api, ru, jti, exp } = payload as Record<string, unknown>;
+    const { use, app, con, svc, api, ru, first, jti, exp } = payload as Record<string, unknown>;
+    if (use !== 'authorize' && use !== 'revoke') return null;
     if (typeof app !== 'string' || typeof con !== 'string' || typeof svc !== 'string' || typeof api !== 'string' || typeof jti !== 'string') return null;
-    return { applicationId: app, consumerId: con, serviceId: svc, unifiedApi: api, redirectUri: typeof ru === 'string' ? ru : undefined, jti, exp: Number(exp) };
+    return { use, applicationId: app, consumerId: con, serviceId: svc, unifiedApi: api, redirectUri: typeof ru === 'string' ? ru : undefined, firstOnly: first === true, jti, exp: Number(exp) };
   } catch {
     return null;
   }

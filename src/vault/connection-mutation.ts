@@ -10,7 +10,7 @@ import {
   updateConnection,
   type ConnectionRecord,
 } from './connection-record.js';
-import { consumerConnectionView, stateOfRecord } from './connection-view.js';
+import { consumerConnectionView, stateOfRecord, type LinkPolicy } from './connection-view.js';
 import type { VaultContext } from './context.js';
 import { upsertConsumer } from './consumers-store.js';
 import { notFound } from './errors.js';
@@ -21,6 +21,8 @@ export interface Scope {
   consumerId: string;
   /** Set for session callers: the session's redirect_uri. */
   redirectUri?: string;
+  /** Set for session callers: the links their `allow_actions` let connection views hand out. */
+  links?: LinkPolicy;
 }
 
 export function blankConnection(scope: Scope, def: ConnectorDefinition, unifiedApi: string): ConnectionRecord {

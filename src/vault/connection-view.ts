@@ -33,11 +33,20 @@ export interface CustomMappingView {
   example: string | null;
 }
 
+/** Which browser links a caller may be handed: a session's `allow_actions` can withhold them (API keys get both). */
+export interface LinkPolicy {
+  /** `revoke_url` (the Disconnect action). */
+  revoke: boolean;
+  /** `authorize_url` once the connection is authorized (the Re-authorize action). */
+  reauthorize: boolean;
+}
+
 export interface ViewExtras {
   consents?: ConsentRecordView[];
   customMappings?: CustomMappingView[];
   /** A session caller's redirect_uri, carried in the authorize state. */
   sessionRedirectUri?: string;
+  links?: LinkPolicy;
 }
 
 /** Declared settings only (a key stored before settings were checked is never shown), secrets masked. */
@@ -121,11 +130,23 @@ export async function connectionView(
   let authorizeUrl: string | null = null;
   let revokeUrl: string | null = null;
   if (isAuthCode && consumerId) {
+    const links = extras.links ?? { revoke: true, reauthorize: true };
+    const hasTokens = Boolean(rec?.credentials);
     // Each URL gets its own single-use state, so following one does not spend the other.
-    const state = async () =>
-      `?state=${encodeURIComponent(await signAuthorizeState(keyring, { applicationId, consumerId, serviceId: def.id, unifiedApi, redirectUri: extras.sessionRedirectUri }))}`;
-    authorizeUrl = `${publicUrl}/vault/authorize/${def.id}/${encodeURIComponent(applicationId)}${await state()}`;
-    if (rec?.credentials) revokeUrl = `${publicUrl}/vault/revoke/${def.id}/${encodeURIComponent(applicationId)}${await state()}`;
+    const state = async (use: 'authorize' | 'revoke') =>
+      `?state=${encodeURIComponent(
+        await signAuthorizeState(keyring, {
+          use,
+          applicationId,
+          consumerId,
+          serviceId: def.id,
+          unifiedApi,
+          redirectUri: extras.sessionRedirectUri,
+          firstOnly: !links.reauthorize,
+        }),
+      )}`;
+    if (!hasTokens || links.reauthorize) authorizeUrl = `${publicUrl}/vault/authorize/${def.id}/${encodeURIComponent(applicationId)}${await state('authorize')}`;
+    if (hasTokens && links.revoke) revokeUrl = `${publicUrl}/vault/revoke/${def.id}/${encodeURIComponent(applicationId)}${await state('revoke')}`;
   }
   const consents = extras.consents ?? [];
   const resources = Object.entries(def.resources);

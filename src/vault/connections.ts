@@ -5,7 +5,7 @@ import type { Database } from '../store/schema.js';
 import { decodeConnection, insertConnection, type ConnectionRecord, type StoredConfiguration } from './connection-record.js';
 import { blankConnection, emit, loadConnection, mutateConnection, type Scope } from './connection-mutation.js';
 import { missingRequiredSettings } from './connection-state.js';
-import { connectionView, stateOfRecord, type ViewExtras } from './connection-view.js';
+import { connectionView, stateOfRecord, type LinkPolicy, type ViewExtras } from './connection-view.js';
 import { addConsent, consentStateAfter, listConsents } from './consents.js';
 import type { CredentialCheck, VaultContext } from './context.js';
 import { listCustomMappings, putCustomMapping } from './custom-mappings.js';
@@ -25,13 +25,15 @@ export interface ConnectionPatch {
 }
 
 async function extrasFor(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, withRecord: boolean): Promise<ViewExtras> {
-  if (!withRecord) return { sessionRedirectUri: scope.redirectUri };
+  if (!withRecord) return callerExtras(scope);
   const [consents, customMappings] = await Promise.all([
     listConsents(ctx.db, scope, serviceId),
     listCustomMappings(ctx.db, scope, unifiedApi, serviceId),
   ]);
-  return { consents, customMappings, sessionRedirectUri: scope.redirectUri };
+  return { consents, customMappings, ...callerExtras(scope) };
 }
+
+const callerExtras = (caller: { redirectUri?: string; links?: LinkPolicy }): ViewExtras => ({ sessionRedirectUri: caller.redirectUri, links: caller.links });
 
 async function view(
   ctx: VaultContext,
@@ -42,7 +44,7 @@ async function view(
   onlyResource?: string,
   preloaded?: ViewExtras,
 ) {
-  const extras = rec === null ? { sessionRedirectUri: scope.redirectUri } : (preloaded ?? (await extrasFor(ctx, scope, unifiedApi, integration.def.id, true)));
+  const extras = rec === null ? callerExtras(scope) : (preloaded ?? (await extrasFor(ctx, scope, unifiedApi, integration.def.id, true)));
   return connectionView(ctx.keyring, ctx.publicUrl, integration.def, unifiedApi, scope.applicationId, scope.consumerId, integration.appConnector, rec, extras, onlyResource);
 }
 
@@ -50,8 +52,8 @@ export async function listConnections(
   ctx: VaultContext,
   applicationId: string,
   consumerId: string | null,
-  filter: { api?: string; configured?: boolean },
-  sessionRedirectUri?: string,
+  filter: { api?: string; configured?: boolean; /** A session's `unified_apis`: nothing outside them is listed. */ unifiedApis?: string[] },
+  caller: { redirectUri?: string; links?: LinkPolicy } = {},
 ): Promise<Record<string, unknown>[]> {
   if (filter.api) checkUnifiedApi(filter.api);
   const integrations = await enabledIntegrations(ctx, applicationId);
@@ -71,9 +73,8 @@ export async function listConnections(
     if (filter.configured !== undefined && filter.configured !== (rec !== null)) continue;
     for (const api of integration.def.unified_apis) {
       if (filter.api && api !== filter.api) continue;
-      out.push(
-        await connectionView(ctx.keyring, ctx.publicUrl, integration.def, api, applicationId, consumerId, integration.appConnector, rec, { sessionRedirectUri }),
-      );
+      if (filter.unifiedApis && !filter.unifiedApis.includes(api)) continue;
+      out.push(await connectionView(ctx.keyring, ctx.publicUrl, integration.def, api, applicationId, consumerId, integration.appConnector, rec, callerExtras(caller)));
     }
   }
   return out;

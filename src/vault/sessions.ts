@@ -3,6 +3,7 @@ import { jwtVerify, SignJWT, errors as joseErrors } from 'jose';
 import type { VaultContext } from './context.js';
 import { upsertConsumer, type ConsumerMetadata } from './consumers-store.js';
 import { badRequest, unauthorized } from './errors.js';
+import { themeProblem } from './theme.js';
 
 export const SESSION_AUDIENCE = 'coffer:session';
 export const SESSION_ISSUER = 'coffer';
@@ -76,6 +77,8 @@ export async function createSession(ctx: VaultContext, applicationId: string, co
       throw badRequest('redirect_uri must be an absolute URL', { invalid: [{ redirect_uri: 'absolute URL' }] });
     }
   }
+  const problem = themeProblem(body.theme ?? {});
+  if (problem) throw badRequest(`theme.${problem[0]} ${problem[1]}`, { invalid: [{ [`theme.${problem[0]}`]: problem[1] }] });
   await upsertConsumer(ctx.db, applicationId, consumerId, body.consumer_metadata);
   const claims: Omit<SessionClaims, 'exp' | 'iat'> = {
     application_id: applicationId,

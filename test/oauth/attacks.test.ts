@@ -106,7 +106,7 @@ describe.each(backends)('OAuth attacks are refused and store nothing (%s)', (bac
   });
 
   it('an expired state, though correctly signed', async () => {
-    const claims = { app: h.coffer.appId, con: 'atk-expired', svc, api: 'crm' };
+    const claims = { use: 'authorize', app: h.coffer.appId, con: 'atk-expired', svc, api: 'crm' };
     const path = `${h.coffer.url}/vault/authorize/${svc}/${h.coffer.appId}`;
     const expired = await signState(claims, Math.floor(Date.now() / 1000) - 60);
     await storesNothing(async () => {

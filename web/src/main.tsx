@@ -2,6 +2,7 @@
 import { render } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { allowed, decodeSession, errorText, makeApi, SessionEnded, tokenFromPath, type Api, type Session } from './api';
+import { safeTheme, type Theme } from '../../src/vault/theme';
 import './styles.css';
 
 type Json = any;
@@ -19,15 +20,14 @@ function Badge({ state }: { state: string }) {
   return <span class={`badge badge-${state}`}>{STATE_LABELS[state] ?? state}</span>;
 }
 
-function applyTheme(session: Session) {
-  const t = session.theme ?? {};
+/** Only values that pass the server's own grammar (anchored colours, https URLs) are applied, one property each. */
+function applyTheme(t: Theme) {
   const root = document.documentElement.style;
-  const color = (v?: string) => (v && /^#[0-9a-f]{3,8}$|^rgb/i.test(v) ? v : undefined);
-  if (color(t.primary_color)) root.setProperty('--primary', t.primary_color!);
-  if (color(t.sidepanel_background_color)) root.setProperty('--side-bg', t.sidepanel_background_color!);
-  if (color(t.sidepanel_text_color)) root.setProperty('--side-text', t.sidepanel_text_color!);
+  if (t.primary_color) root.setProperty('--primary', t.primary_color);
+  if (t.sidepanel_background_color) root.setProperty('--side-bg', t.sidepanel_background_color);
+  if (t.sidepanel_text_color) root.setProperty('--side-text', t.sidepanel_text_color);
   document.title = t.vault_name ? `${t.vault_name} – Connections` : 'Connections';
-  if (t.favicon && /^https:|^data:image\//.test(t.favicon)) {
+  if (t.favicon) {
     const link = document.querySelector<HTMLLinkElement>('link[rel="icon"]');
     if (link) link.href = t.favicon;
   }
@@ -382,7 +382,8 @@ function Detail(props: { session: Session; api: Api; connection: Json; onBack: (
     return !f || f.value === undefined || f.value === null || f.value === '';
   });
   const showSettings = !session.settings.hide_resource_settings && (c.resource_settings_support ?? []).length > 0 && connected;
-  const showLogs = session.settings.show_logs !== false && connected;
+  // The server refuses logs to such sessions (show_logs: false, or isolation mode), so the page does not ask.
+  const showLogs = session.settings.show_logs !== false && !session.settings.isolation_mode && connected;
 
   async function toggleEnabled() {
     const res = await api('PATCH', `/vault/connections/${c.unified_api}/${c.service_id}`, { enabled: !c.enabled });
@@ -561,7 +562,7 @@ function App() {
   const [loadError, setLoadError] = useState('');
 
   useEffect(() => {
-    if (session && !ended) applyTheme(session);
+    if (session && !ended) applyTheme(safeTheme(session.theme));
   }, [session]);
 
   async function load() {
@@ -607,7 +608,7 @@ function App() {
   }, [current?.state, flash]);
 
   if (ended || !session || !api) return <Ended message={ended ?? 'Invalid link.'} />;
-  const theme = session.theme ?? {};
+  const theme = safeTheme(session.theme);
   const name = theme.vault_name || 'Connections';
 
   function changed(updated: Json | null, note?: string) {
@@ -628,7 +629,7 @@ function App() {
       </a>
       <header class="side">
         <div class="brand">
-          {safeUrl(theme.logo) && <img src={theme.logo} alt="" height={32} />}
+          {theme.logo && <img src={theme.logo} alt="" height={32} />}
           <span class="vault-name">{name}</span>
         </div>
         <ConsumerCard session={session} />
@@ -683,8 +684,8 @@ function App() {
           </>
         )}
         <footer class="legal">
-          {safeUrl(theme.privacy_url) && <a href={theme.privacy_url}>Privacy policy</a>}
-          {safeUrl(theme.terms_url) && <a href={theme.terms_url}>Terms of service</a>}
+          {theme.privacy_url && <a href={theme.privacy_url}>Privacy policy</a>}
+          {theme.terms_url && <a href={theme.terms_url}>Terms of service</a>}
         </footer>
       </main>
     </div>

@@ -18,6 +18,7 @@ import {
 import { badRequest } from '../../vault/errors.js';
 import { scopeOf } from '../auth.js';
 import { ok } from '../envelope.js';
+import { linkPolicy, sessionLimits } from '../session-policy.js';
 import {
   ConfirmConnection,
   ConnectionBody,
@@ -31,6 +32,7 @@ import {
 
 const op = (id: string, name: string) => ({ operation: { id, name }, access: 'consumer' as const, sessionAllowed: true });
 const apiKeyOnly = (id: string, name: string) => ({ ...op(id, name), sessionAllowed: false });
+const write = (id: string, name: string) => ({ ...op(id, name), sessionRule: 'connection-write' as const });
 
 export function connectionRoutes(ctx: VaultContext, refresher: RefreshCoordinator): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -40,10 +42,18 @@ export function connectionRoutes(ctx: VaultContext, refresher: RefreshCoordinato
       if (query.configured !== undefined && query.configured !== 'true' && query.configured !== 'false') {
         throw badRequest('configured must be true or false', { invalid: [{ configured: 'boolean' }] });
       }
-      const data = await listConnections(ctx, request.caller!.applicationId, request.caller!.consumerId, {
-        api: query.api as string | undefined,
-        configured: query.configured === undefined ? undefined : query.configured === 'true',
-      }, request.caller!.session?.redirect_uri);
+      // A session restricted to some unified APIs lists only those (an `api` outside them lists nothing).
+      const data = await listConnections(
+        ctx,
+        request.caller!.applicationId,
+        request.caller!.consumerId,
+        {
+          api: query.api as string | undefined,
+          configured: query.configured === undefined ? undefined : query.configured === 'true',
+          unifiedApis: sessionLimits(request)?.unifiedApis ?? undefined,
+        },
+        { redirectUri: request.caller!.session?.redirect_uri, links: linkPolicy(request) },
+      );
       return ok(reply, data);
     });
 
@@ -52,15 +62,15 @@ export function connectionRoutes(ctx: VaultContext, refresher: RefreshCoordinato
       ok(reply, await getConnection(ctx, scopeOf(request), request.params.unified_api, request.params.service_id)),
     );
 
-    app.post(path, { schema: { params: ConnectionParams, body: ConnectionBody }, config: op('connectionsAdd', 'Create connection') }, async (request, reply) =>
+    app.post(path, { schema: { params: ConnectionParams, body: ConnectionBody }, config: write('connectionsAdd', 'Create connection') }, async (request, reply) =>
       ok(reply, await saveConnection(ctx, scopeOf(request), request.params.unified_api, request.params.service_id, request.body)),
     );
 
-    app.patch(path, { schema: { params: ConnectionParams, body: ConnectionBody }, config: op('connectionsUpdate', 'Update connection') }, async (request, reply) =>
+    app.patch(path, { schema: { params: ConnectionParams, body: ConnectionBody }, config: write('connectionsUpdate', 'Update connection') }, async (request, reply) =>
       ok(reply, await saveConnection(ctx, scopeOf(request), request.params.unified_api, request.params.service_id, request.body)),
     );
 
-    app.delete(path, { schema: { params: ConnectionParams }, config: op('connectionsDelete', 'Deletes a connection') }, async (request, reply) => {
+    app.delete(path, { schema: { params: ConnectionParams }, config: { ...op('connectionsDelete', 'Deletes a connection'), sessionRule: 'delete' as const } }, async (request, reply) => {
       await deleteConnection(ctx, scopeOf(request), request.params.unified_api, request.params.service_id);
       return reply.code(204).send();
     });

@@ -8,7 +8,8 @@ import { scopeOf } from '../auth.js';
 import { ok } from '../envelope.js';
 import { ConnectionParams, CustomMappingRequest, TargetFieldParams } from '../schemas.js';
 
-const op = (id: string, name: string) => ({ operation: { id, name }, access: 'consumer' as const, sessionAllowed: true });
+// Custom mappings are resource settings: hidden from sessions with `hide_resource_settings`.
+const op = (id: string, name: string) => ({ operation: { id, name }, access: 'consumer' as const, sessionAllowed: true, sessionRule: 'resource-settings' as const });
 
 export function customMappingRoutes(ctx: VaultContext): FastifyPluginAsyncTypebox {
   return async (app) => {

@@ -14,20 +14,22 @@ import { ok } from '../envelope.js';
 import { ConnectionBody, ResourceParams } from '../schemas.js';
 
 const op = (id: string, name: string) => ({ operation: { id, name }, access: 'consumer' as const, sessionAllowed: true });
+/** Resource configuration, custom fields and mappings: hidden from sessions with `hide_resource_settings`. */
+const settingsOp = (id: string, name: string) => ({ ...op(id, name), sessionRule: 'resource-settings' as const });
 
 export function resourceRoutes(ctx: VaultContext, refresher: RefreshCoordinator): FastifyPluginAsyncTypebox {
   return async (app) => {
     const path = '/vault/connections/:unified_api/:service_id/:resource';
     const schema = { params: ResourceParams };
 
-    app.get(`${path}/config`, { schema, config: op('connectionSettingsAll', 'Get resource settings') }, async (request, reply) => {
+    app.get(`${path}/config`, { schema, config: settingsOp('connectionSettingsAll', 'Get resource settings') }, async (request, reply) => {
       const { unified_api, service_id, resource } = request.params;
       return ok(reply, await getResourceConfig(ctx, scopeOf(request), unified_api, service_id, resource));
     });
 
     app.patch(
       `${path}/config`,
-      { schema: { ...schema, body: ConnectionBody }, config: op('connectionSettingsUpdate', 'Update settings') },
+      { schema: { ...schema, body: ConnectionBody }, config: settingsOp('connectionSettingsUpdate', 'Update settings') },
       async (request, reply) => {
         const { unified_api, service_id, resource } = request.params;
         return ok(reply, await updateResourceConfig(ctx, scopeOf(request), unified_api, service_id, resource, request.body));
@@ -44,7 +46,7 @@ export function resourceRoutes(ctx: VaultContext, refresher: RefreshCoordinator)
       return ok(reply, await getResourceExample(ctx, scopeOf(request), unified_api, service_id, resource));
     });
 
-    app.get(`${path}/custom-fields`, { schema, config: op('customFieldsAll', 'Get resource custom fields') }, async (request, reply) => {
+    app.get(`${path}/custom-fields`, { schema, config: settingsOp('customFieldsAll', 'Get resource custom fields') }, async (request, reply) => {
       const { unified_api, service_id, resource } = request.params;
       return ok(reply, await customFieldsFor(ctx, refresher, scopeOf(request), unified_api, service_id, resource));
     });
@@ -53,8 +55,8 @@ export function resourceRoutes(ctx: VaultContext, refresher: RefreshCoordinator)
       const { unified_api, service_id, resource } = request.params;
       return ok(reply, await listResourceCustomMappings(ctx, scopeOf(request), unified_api, service_id, resource));
     };
-    app.get(`${path}/custom-mappings`, { schema, config: op('connectionCustomMappingsAll', 'List connection custom mappings') }, mappings);
+    app.get(`${path}/custom-mappings`, { schema, config: settingsOp('connectionCustomMappingsAll', 'List connection custom mappings') }, mappings);
     // The Vault UI (vault-core) calls the singular form, which the spec does not list.
-    app.get(`${path}/custom-mapping`, { schema, config: op('connectionCustomMappingList', 'List connection custom mappings (Vault UI alias)') }, mappings);
+    app.get(`${path}/custom-mapping`, { schema, config: settingsOp('connectionCustomMappingList', 'List connection custom mappings (Vault UI alias)') }, mappings);
   };
 }

@@ -43,7 +43,7 @@ export function sessionAndLogRoutes(ctx: VaultContext, logs: LogWriter): Fastify
 
     app.get(
       '/vault/logs',
-      { config: { operation: { id: 'logsAll', name: 'Get all consumer request logs' }, access: 'consumer', sessionAllowed: true } },
+      { config: { operation: { id: 'logsAll', name: 'Get all consumer request logs' }, access: 'consumer', sessionAllowed: true, sessionRule: 'logs' } },
       async (request, reply) => {
         const query = request.query as Record<string, unknown>;
         const filter = parseLogsFilter(query.filter);
