@@ -76,7 +76,13 @@ export async function authenticate(ctx: VaultContext, request: FastifyRequest): 
 }
 
 /** For handlers of `consumer` routes: the consumer the call is scoped to. */
-export function scopeOf(request: FastifyRequest): { applicationId: string; consumerId: string; redirectUri?: string } {
+export function scopeOf(request: FastifyRequest): { applicationId: string; consumerId: string; redirectUri?: string; browserBinding?: boolean } {
   const caller = request.caller!;
-  return { applicationId: caller.applicationId, consumerId: caller.consumerId!, redirectUri: caller.session?.redirect_uri };
+  return { applicationId: caller.applicationId, consumerId: caller.consumerId!, ...sessionFlowOf(request) };
+}
+
+/** What a session caller's token says about the OAuth flows it starts (carried into the authorize state). */
+export function sessionFlowOf(request: FastifyRequest): { redirectUri?: string; browserBinding?: boolean } {
+  const session = request.caller!.session;
+  return { redirectUri: session?.redirect_uri, browserBinding: session?.settings?.oauth_browser_binding };
 }

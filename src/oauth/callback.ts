@@ -6,10 +6,11 @@ import { upsertConsumer } from '../vault/consumers-store.js';
 import { resolveIntegration } from '../vault/integrations.js';
 import { VaultError } from '../vault/errors.js';
 import { callbackUrl } from './authorize.js';
+import { browserMatches } from './browser-binding.js';
 import { oauthClientFor } from './client.js';
 import { issueConfirmToken } from './confirm.js';
 import { invalidRequest, OAuthFlowError } from './flow-error.js';
-import { consumeFlow } from './flows.js';
+import { consumeFlow, pendingFlowBinding } from './flows.js';
 import { applyTokenResponse } from './tokens.js';
 
 interface PendingFlow {
@@ -22,8 +23,16 @@ interface PendingFlow {
   nonce: string | null;
 }
 
-/** A flow started by authorize, or a state the application made with `…/callback-state` (then without PKCE). */
-async function takeFlow(ctx: VaultContext, state: string): Promise<PendingFlow> {
+/**
+ * A flow started by authorize, or a state the application made with `…/callback-state` (then without PKCE and not
+ * bound to a browser: Coffer did not see the one that started it). A bound flow is checked before it is used up, so
+ * a link delivered to the wrong browser does not spend the flow of the right one.
+ */
+async function takeFlow(ctx: VaultContext, state: string, cookieHeader: string | undefined): Promise<PendingFlow> {
+  const binding = await pendingFlowBinding(ctx.db, state);
+  if (binding && !browserMatches(binding, state, cookieHeader)) {
+    throw new OAuthFlowError(403, 'browser_mismatch', 'This authorization was started in another browser; start again from the application in this browser');
+  }
   const flow = await consumeFlow(ctx.db, state);
   if (flow) {
     const scope = { applicationId: flow.application_id, consumerId: flow.consumer_id };
@@ -67,11 +76,11 @@ function errorRedirect(flow: PendingFlow, errorType: string, message: string): s
   });
 }
 
-/** Returns where to send the browser. */
-export async function completeAuthorization(ctx: VaultContext, query: URLSearchParams): Promise<string> {
+/** Returns where to send the browser; `cookieHeader` is the browser's Cookie header. */
+export async function completeAuthorization(ctx: VaultContext, query: URLSearchParams, cookieHeader: string | undefined): Promise<string> {
   const state = query.get('state');
   if (!state) throw invalidRequest('missing_state', 'The state parameter is required');
-  const flow = await takeFlow(ctx, state);
+  const flow = await takeFlow(ctx, state, cookieHeader);
   let integration;
   try {
     integration = await resolveIntegration(ctx, flow.scope.applicationId, flow.unifiedApi, flow.serviceId);

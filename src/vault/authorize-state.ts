@@ -14,6 +14,8 @@ export interface AuthorizeStateClaims {
   unifiedApi: string;
   /** The session's redirect_uri, which the flow may return to besides the application's allow-list. */
   redirectUri?: string;
+  /** False when the session says its flows complete in another browser (`settings.oauth_browser_binding`). */
+  browserBinding?: boolean;
 }
 
 export async function signAuthorizeState(keyring: Keyring, claims: AuthorizeStateClaims): Promise<string> {
@@ -23,6 +25,7 @@ export async function signAuthorizeState(keyring: Keyring, claims: AuthorizeStat
     svc: claims.serviceId,
     api: claims.unifiedApi,
     ...(claims.redirectUri ? { ru: claims.redirectUri } : {}),
+    ...(claims.browserBinding === false ? { bb: false } : {}),
   })
     .setProtectedHeader({ alg: 'HS256' })
     .setAudience(AUTHORIZE_STATE_AUDIENCE)
@@ -36,9 +39,10 @@ export async function signAuthorizeState(keyring: Keyring, claims: AuthorizeStat
 export async function verifyAuthorizeState(keyring: Keyring, state: string): Promise<(AuthorizeStateClaims & { jti: string; exp: number }) | null> {
   try {
     const { payload } = await jwtVerify(state, keyring.sessionSigningKey, { audience: AUTHORIZE_STATE_AUDIENCE, algorithms: ['HS256'] });
-    const { app, con, svc, api, ru, jti, exp } = payload as Record<string, unknown>;
+    const { app, con, svc, api, ru, bb, jti, exp } = payload as Record<string, unknown>;
     if (typeof app !== 'string' || typeof con !== 'string' || typeof svc !== 'string' || typeof api !== 'string' || typeof jti !== 'string') return null;
-    return { applicationId: app, consumerId: con, serviceId: svc, unifiedApi: api, redirectUri: typeof ru === 'string' ? ru : undefined, jti, exp: Number(exp) };
+    const redirectUri = typeof ru === 'string' ? ru : undefined;
+    return { applicationId: app, consumerId: con, serviceId: svc, unifiedApi: api, redirectUri, ...(bb === false ? { browserBinding: false } : {}), jti, exp: Number(exp) };
   } catch {
     return null;
   }

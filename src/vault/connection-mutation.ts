@@ -21,6 +21,8 @@ export interface Scope {
   consumerId: string;
   /** Set for session callers: the session's redirect_uri. */
   redirectUri?: string;
+  /** Set for session callers: false when the session's OAuth flows may complete in another browser. */
+  browserBinding?: boolean;
 }
 
 export function blankConnection(scope: Scope, def: ConnectorDefinition, unifiedApi: string): ConnectionRecord {

@@ -38,6 +38,8 @@ export interface ViewExtras {
   customMappings?: CustomMappingView[];
   /** A session caller's redirect_uri, carried in the authorize state. */
   sessionRedirectUri?: string;
+  /** A session caller's `settings.oauth_browser_binding`, carried in the authorize state. */
+  sessionBrowserBinding?: boolean;
 }
 
 export function maskedSettings(def: ConnectorDefinition, settings: Record<string, unknown>): Record<string, unknown> {
@@ -118,8 +120,8 @@ export async function connectionView(
   let revokeUrl: string | null = null;
   if (isAuthCode && consumerId) {
     // Each URL gets its own single-use state, so following one does not spend the other.
-    const state = async () =>
-      `?state=${encodeURIComponent(await signAuthorizeState(keyring, { applicationId, consumerId, serviceId: def.id, unifiedApi, redirectUri: extras.sessionRedirectUri }))}`;
+    const claims = { applicationId, consumerId, serviceId: def.id, unifiedApi, redirectUri: extras.sessionRedirectUri, browserBinding: extras.sessionBrowserBinding };
+    const state = async () => `?state=${encodeURIComponent(await signAuthorizeState(keyring, claims))}`;
     authorizeUrl = `${publicUrl}/vault/authorize/${def.id}/${encodeURIComponent(applicationId)}${await state()}`;
     if (rec?.credentials) revokeUrl = `${publicUrl}/vault/revoke/${def.id}/${encodeURIComponent(applicationId)}${await state()}`;
   }

@@ -24,13 +24,19 @@ export interface ConnectionPatch {
   application_data_scopes?: { enabled?: boolean; resources?: unknown };
 }
 
+/** The session's say in the authorize state of the views it reads. */
+const sessionExtras = (scope: Pick<Scope, 'redirectUri' | 'browserBinding'>): ViewExtras => ({
+  sessionRedirectUri: scope.redirectUri,
+  sessionBrowserBinding: scope.browserBinding,
+});
+
 async function extrasFor(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, withRecord: boolean): Promise<ViewExtras> {
-  if (!withRecord) return { sessionRedirectUri: scope.redirectUri };
+  if (!withRecord) return sessionExtras(scope);
   const [consents, customMappings] = await Promise.all([
     listConsents(ctx.db, scope, serviceId),
     listCustomMappings(ctx.db, scope, unifiedApi, serviceId),
   ]);
-  return { consents, customMappings, sessionRedirectUri: scope.redirectUri };
+  return { consents, customMappings, ...sessionExtras(scope) };
 }
 
 async function view(
@@ -42,7 +48,7 @@ async function view(
   onlyResource?: string,
   preloaded?: ViewExtras,
 ) {
-  const extras = rec === null ? { sessionRedirectUri: scope.redirectUri } : (preloaded ?? (await extrasFor(ctx, scope, unifiedApi, integration.def.id, true)));
+  const extras = rec === null ? sessionExtras(scope) : (preloaded ?? (await extrasFor(ctx, scope, unifiedApi, integration.def.id, true)));
   return connectionView(ctx.keyring, ctx.publicUrl, integration.def, unifiedApi, scope.applicationId, scope.consumerId, integration.appConnector, rec, extras, onlyResource);
 }
 
@@ -51,7 +57,7 @@ export async function listConnections(
   applicationId: string,
   consumerId: string | null,
   filter: { api?: string; configured?: boolean },
-  sessionRedirectUri?: string,
+  session: Pick<Scope, 'redirectUri' | 'browserBinding'> = {},
 ): Promise<Record<string, unknown>[]> {
   if (filter.api) checkUnifiedApi(filter.api);
   const integrations = await enabledIntegrations(ctx, applicationId);
@@ -72,7 +78,7 @@ export async function listConnections(
     for (const api of integration.def.unified_apis) {
       if (filter.api && api !== filter.api) continue;
       out.push(
-        await connectionView(ctx.keyring, ctx.publicUrl, integration.def, api, applicationId, consumerId, integration.appConnector, rec, { sessionRedirectUri }),
+        await connectionView(ctx.keyring, ctx.publicUrl, integration.def, api, applicationId, consumerId, integration.appConnector, rec, sessionExtras(session)),
       );
     }
   }

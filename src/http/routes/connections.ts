@@ -16,7 +16,7 @@ import {
   validateConnection,
 } from '../../vault/connections.js';
 import { badRequest } from '../../vault/errors.js';
-import { scopeOf } from '../auth.js';
+import { scopeOf, sessionFlowOf } from '../auth.js';
 import { ok } from '../envelope.js';
 import {
   ConfirmConnection,
@@ -43,7 +43,7 @@ export function connectionRoutes(ctx: VaultContext, refresher: RefreshCoordinato
       const data = await listConnections(ctx, request.caller!.applicationId, request.caller!.consumerId, {
         api: query.api as string | undefined,
         configured: query.configured === undefined ? undefined : query.configured === 'true',
-      }, request.caller!.session?.redirect_uri);
+      }, sessionFlowOf(request));
       return ok(reply, data);
     });
 
