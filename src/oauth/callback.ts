@@ -11,6 +11,7 @@ import { oauthClientFor } from './client.js';
 import { issueConfirmToken } from './confirm.js';
 import { invalidRequest, OAuthFlowError } from './flow-error.js';
 import { consumeFlow, pendingFlowBinding } from './flows.js';
+import { withIssuerMetadata } from './issuer-metadata.js';
 import { applyTokenResponse } from './tokens.js';
 
 interface PendingFlow {
@@ -100,12 +101,12 @@ export async function completeAuthorization(ctx: VaultContext, query: URLSearchP
 
   let params: URLSearchParams;
   try {
-    params = oauth.validateAuthResponse(client.as, client.client, query, flow.state);
+    params = oauth.validateAuthResponse(await withIssuerMetadata(ctx, client), client.client, query, flow.state);
   } catch (error) {
     if (error instanceof oauth.AuthorizationResponseError) {
       return errorRedirect(flow, error.error, error.error_description ?? `${def.name} did not authorize the connection`);
     }
-    // iss mismatch and malformed responses: the response is not trusted, so nothing is stored and nobody is redirected.
+    // A wrong or (when required) missing iss and malformed responses: not trusted, so nothing is stored and nobody is redirected.
     throw invalidRequest('invalid_authorization_response', `The authorization response was rejected: ${(error as Error).message}`);
   }
 

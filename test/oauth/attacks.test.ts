@@ -37,7 +37,8 @@ describe.each(backends)('OAuth attacks are refused and store nothing (%s)', (bac
   beforeAll(async () => {
     h = await startHarness(backend, [
       { id: 'atk-oidc' },
-      { id: 'atk-evil-iss', issuer: 'https://evil.example' },
+      // Another issuer, on a closed loopback port: its metadata cannot be read (and tests never reach the internet).
+      { id: 'atk-evil-iss', issuer: 'http://127.0.0.1:9' },
       { id: 'atk-byo', consumerClient: true, appClient: false },
     ]);
     svc = h.services['atk-oidc'];
