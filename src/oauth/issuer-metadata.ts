@@ -25,7 +25,7 @@ async function fetchAdvertised(client: OAuthClient, issuer: URL): Promise<boolea
   for (const algorithm of ['oidc', 'oauth2'] as const) {
     try {
       const http = client.http();
-      const signal = AbortSignal.any([http.signal, AbortSignal.timeout(TIMEOUT_MS)]);
+      const signal = AbortSignal.any([AbortSignal.timeout(TIMEOUT_MS), ...(http.signal ? [http.signal] : [])]);
       const response = await oauth.discoveryRequest(issuer, { ...http, signal, algorithm });
       const metadata = await oauth.processDiscoveryResponse(issuer, response);
       return metadata.authorization_response_iss_parameter_supported === true;
