@@ -141,3 +141,24 @@ describe.each(backends)('OAuth flows are bound to the browser that started them 
     await expectErrorEnvelope(invalid, 400, 'RequestValidationError');
   });
 });
+
+describe('the binding cookie behind an https public URL with a path', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness('sqlite', [{ id: 'bind-https' }], { COFFER_PUBLIC_URL: 'https://vault.example/coffer' });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('is Secure and scoped to the public callback path', async () => {
+    const authorizeUrl = new URL((await getConnection(h.coffer, 'bind-https', 'crm', h.services['bind-https'])).authorize_url);
+    expect(authorizeUrl.origin + authorizeUrl.pathname).toBe(`https://vault.example/coffer/vault/authorize/bind-https/${h.coffer.appId}`);
+    // What the reverse proxy in front of Coffer would forward.
+    const forwarded = `${h.coffer.url}${authorizeUrl.pathname.slice('/coffer'.length)}${authorizeUrl.search}`;
+    const res = await browserFetch(newCookieJar(), withParams(forwarded, { redirect_uri: APP_REDIRECT }));
+    expect(res.status, await res.text()).toBe(301);
+    const [cookie] = res.headers.getSetCookie();
+    expect(cookie.split(';').slice(1).map((part) => part.trim()).sort()).toEqual(['HttpOnly', 'Max-Age=600', 'Path=/coffer/vault/callback', 'SameSite=Lax', 'Secure']);
+  });
+});
