@@ -132,6 +132,11 @@ export const OAuthSettingsSchema = Type.Object(
     token_params: Type.Optional(StringMap),
     /** How the client authenticates at the token endpoint. Default client_secret_basic. */
     client_auth: Type.Optional(StringEnum(['client_secret_basic', 'client_secret_post'])),
+    /**
+     * False when the flow is completed in another browser than the one that started it (e.g. a link handed to an
+     * administrator): the callback then does not ask for the authorize cookie. Default true (authorization_code only).
+     */
+    browser_binding: Type.Optional(Type.Boolean()),
   },
   Strict,
 );
@@ -522,6 +527,9 @@ export function checkRules(file: ConnectorFile): Problem | undefined {
     if (!isCode && oauth.pkce === true) {
       return { path: ['oauth', 'pkce'], message: `PKCE only applies to grant_type authorization_code (grant_type is ${oauth.grant_type})` };
     }
+    if (!isCode && oauth.browser_binding !== undefined) {
+      return { path: ['oauth', 'browser_binding'], message: `only applies to grant_type authorization_code (grant_type is ${oauth.grant_type})` };
+    }
     for (const key of ['authorization_url', 'token_url', 'revocation_url', 'issuer'] as const) {
       const url = oauth[key];
       if (url === undefined) continue;
@@ -616,6 +624,7 @@ function oauthDefaults(oauth: NonNullable<ConnectorFile['oauth']>): OAuthSetting
   if (oauth.revocation_url !== undefined) out.revocation_url = oauth.revocation_url;
   if (oauth.issuer !== undefined) out.issuer = oauth.issuer;
   if (oauth.iss_parameter_supported !== undefined) out.iss_parameter_supported = oauth.iss_parameter_supported;
+  if (oauth.browser_binding !== undefined) out.browser_binding = oauth.browser_binding;
   return out;
 }
 

@@ -55,6 +55,8 @@ export interface OAuthSettings {
   authorize_params: Record<string, string>;
   token_params: Record<string, string>;
   client_auth: 'client_secret_basic' | 'client_secret_post';
+  /** False: the authorization may be completed in another browser than the one that started it. Default true. */
+  browser_binding?: boolean;
 }
 
 export type ProxyInjection =

@@ -80,8 +80,14 @@ export async function authenticate(ctx: VaultContext, request: FastifyRequest): 
   request.caller = caller;
 }
 
-/** For handlers of `consumer` routes: the consumer the call is scoped to, and a session's limits on links. */
+/** For handlers of `consumer` routes: the consumer the call is scoped to, and what a session says of its links and flows. */
 export function scopeOf(request: FastifyRequest): Scope {
   const caller = request.caller!;
-  return { applicationId: caller.applicationId, consumerId: caller.consumerId!, redirectUri: caller.session?.redirect_uri, links: linkPolicy(request) };
+  return { applicationId: caller.applicationId, consumerId: caller.consumerId!, ...sessionFlowOf(request), links: linkPolicy(request) };
+}
+
+/** What a session caller's token says about the OAuth flows it starts (carried into the authorize state). */
+export function sessionFlowOf(request: FastifyRequest): { redirectUri?: string; browserBinding?: boolean } {
+  const session = request.caller!.session;
+  return { redirectUri: session?.redirect_uri, browserBinding: session?.settings?.oauth_browser_binding };
 }

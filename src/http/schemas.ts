@@ -99,6 +99,9 @@ export const SessionRequest = Type.Optional(Nullable(
             auto_redirect: Type.Optional(Type.Boolean()),
             hide_guides: Type.Optional(Type.Boolean()),
             allow_actions: Type.Optional(Type.Array(Type.Union(['delete', 'disconnect', 'reauthorize', 'disable'].map((a) => Type.Literal(a))))),
+            oauth_browser_binding: Type.Optional(
+              Type.Boolean({ description: 'Coffer extension: false lets OAuth flows complete in another browser than the one that started them. Default true.' }),
+            ),
           },
           { additionalProperties: false },
         ),

@@ -5,6 +5,7 @@ import { loadConnection } from '../vault/connection-mutation.js';
 import { resolveIntegration, type Integration } from '../vault/integrations.js';
 import { VaultError } from '../vault/errors.js';
 import { isBlank, withDefaults } from '../vault/connection-state.js';
+import { bindingCookie, newBinding } from './browser-binding.js';
 import { oauthClientFor, type OAuthClient } from './client.js';
 import { invalidRequest, OAuthFlowError } from './flow-error.js';
 import { createFlow, newFlowId } from './flows.js';
@@ -61,8 +62,13 @@ async function buildAuthorizationUrl(ctx: VaultContext, client: OAuthClient, flo
   return url.toString();
 }
 
-/** Returns the provider URL to redirect the browser to. */
-export async function startAuthorization(ctx: VaultContext, request: AuthorizeRequest): Promise<string> {
+/** Where to send the browser, and the cookie that binds the flow to it (null when the flow is not bound). */
+export interface AuthorizeRedirect {
+  location: string;
+  cookie: string | null;
+}
+
+export async function startAuthorization(ctx: VaultContext, request: AuthorizeRequest): Promise<AuthorizeRedirect> {
   const claims = await checkState(ctx, request, 'authorize');
   const redirectUri = await checkRedirectUri(ctx, request, claims);
   const integration = await checkIntegration(ctx, claims);
@@ -78,6 +84,9 @@ export async function startAuthorization(ctx: VaultContext, request: AuthorizeRe
   const verifier = client.settings.pkce ? oauth.generateRandomCodeVerifier() : null;
   // The verifier and the return URL (which may hold the Hosted Vault's session token) are sealed to this flow's row.
   const flowId = newFlowId();
+  // Unbound only when the connector or the session says the flow is completed in another browser.
+  const bound = client.settings.browser_binding !== false && claims.browserBinding !== false;
+  const binding = bound ? newBinding() : null;
   const seal = (field: string, value: string) => ctx.keyring.seal({ applicationId: claims.applicationId, ownerId: flowId, field }, value);
   await createFlow(ctx.db, {
     id: flowId,
@@ -89,6 +98,10 @@ export async function startAuthorization(ctx: VaultContext, request: AuthorizeRe
     code_verifier: verifier ? await seal('code_verifier', verifier) : null,
     nonce: request.nonce ?? null,
     scope: request.scope ?? null,
+    browser_binding: binding?.hash ?? null,
   });
-  return buildAuthorizationUrl(ctx, client, flowId, verifier, request.scope);
+  return {
+    location: await buildAuthorizationUrl(ctx, client, flowId, verifier, request.scope),
+    cookie: binding ? bindingCookie(ctx, flowId, binding.value) : null,
+  };
 }

@@ -6,10 +6,12 @@ import { upsertConsumer } from '../vault/consumers-store.js';
 import { resolveIntegration } from '../vault/integrations.js';
 import { VaultError } from '../vault/errors.js';
 import { callbackUrl } from './authorize.js';
+import { browserMatches } from './browser-binding.js';
 import { oauthClientFor } from './client.js';
 import { issueConfirmToken } from './confirm.js';
 import { invalidRequest, OAuthFlowError } from './flow-error.js';
-import { consumeFlow } from './flows.js';
+import { consumeFlow, pendingFlowBinding } from './flows.js';
+import { withIssuerMetadata } from './issuer-metadata.js';
 import { applyTokenResponse } from './tokens.js';
 
 interface PendingFlow {
@@ -22,8 +24,16 @@ interface PendingFlow {
   nonce: string | null;
 }
 
-/** A flow started by authorize, or a state the application made with `…/callback-state` (then without PKCE). */
-async function takeFlow(ctx: VaultContext, state: string): Promise<PendingFlow> {
+/**
+ * A flow started by authorize, or a state the application made with `…/callback-state` (then without PKCE and not
+ * bound to a browser: Coffer did not see the one that started it). A bound flow is checked before it is used up, so
+ * a link delivered to the wrong browser does not spend the flow of the right one.
+ */
+async function takeFlow(ctx: VaultContext, state: string, cookieHeader: string | undefined): Promise<PendingFlow> {
+  const binding = await pendingFlowBinding(ctx.db, state);
+  if (binding && !browserMatches(binding, state, cookieHeader)) {
+    throw new OAuthFlowError(403, 'browser_mismatch', 'This authorization was started in another browser; start again from the application in this browser');
+  }
   const flow = await consumeFlow(ctx.db, state);
   if (flow) {
     const scope = { applicationId: flow.application_id, consumerId: flow.consumer_id };
@@ -67,11 +77,11 @@ function errorRedirect(flow: PendingFlow, errorType: string, message: string): s
   });
 }
 
-/** Returns where to send the browser. */
-export async function completeAuthorization(ctx: VaultContext, query: URLSearchParams): Promise<string> {
+/** Returns where to send the browser; `cookieHeader` is the browser's Cookie header. */
+export async function completeAuthorization(ctx: VaultContext, query: URLSearchParams, cookieHeader: string | undefined): Promise<string> {
   const state = query.get('state');
   if (!state) throw invalidRequest('missing_state', 'The state parameter is required');
-  const flow = await takeFlow(ctx, state);
+  const flow = await takeFlow(ctx, state, cookieHeader);
   let integration;
   try {
     integration = await resolveIntegration(ctx, flow.scope.applicationId, flow.unifiedApi, flow.serviceId);
@@ -91,12 +101,12 @@ export async function completeAuthorization(ctx: VaultContext, query: URLSearchP
 
   let params: URLSearchParams;
   try {
-    params = oauth.validateAuthResponse(client.as, client.client, query, flow.state);
+    params = oauth.validateAuthResponse(await withIssuerMetadata(ctx, client), client.client, query, flow.state);
   } catch (error) {
     if (error instanceof oauth.AuthorizationResponseError) {
       return errorRedirect(flow, error.error, error.error_description ?? `${def.name} did not authorize the connection`);
     }
-    // iss mismatch and malformed responses: the response is not trusted, so nothing is stored and nobody is redirected.
+    // A wrong or (when required) missing iss and malformed responses: not trusted, so nothing is stored and nobody is redirected.
     throw invalidRequest('invalid_authorization_response', `The authorization response was rejected: ${(error as Error).message}`);
   }
 

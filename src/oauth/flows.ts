@@ -18,6 +18,18 @@ export async function createFlow(db: Db, flow: Omit<OAuthFlowsTable, 'used_at' |
   return id;
 }
 
+/** The browser binding of a pending flow: its hash, null when unbound, undefined when there is no such pending flow. */
+export async function pendingFlowBinding(db: Db, id: string): Promise<string | null | undefined> {
+  const row = await db
+    .selectFrom('oauth_flows')
+    .select('browser_binding')
+    .where('id', '=', id)
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', Date.now())
+    .executeTakeFirst();
+  return row?.browser_binding;
+}
+
 /** Marks the flow used and returns it; null when unknown, already used or expired (replays land here). */
 export async function consumeFlow(db: Db, id: string): Promise<OAuthFlowsTable | null> {
   const now = Date.now();

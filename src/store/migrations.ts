@@ -338,11 +338,27 @@ function rateLimits(): Migration {
   };
 }
 
+/** The browser an OAuth flow was started in: the SHA-256 of its cookie value (null when the flow is not bound). */
+function oauthBrowserBinding(): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('oauth_flows').addColumn('browser_binding', 'text').execute();
+    },
+  };
+}
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     async getMigrations() {
-      // 0003 and 0004 belong to other branches (webhooks, Flows Vault): names sort, numbers may have gaps.
-      return { '0001_initial': initial(dialect), '0002_oauth': oauth(), '0003_webhooks': webhooks(dialect), '0004_flows_vault': flowsVault(), '0005_proxy': proxy(dialect), '0006_rate_limits': rateLimits() };
+      return {
+        '0001_initial': initial(dialect),
+        '0002_oauth': oauth(),
+        '0003_webhooks': webhooks(dialect),
+        '0004_flows_vault': flowsVault(),
+        '0005_proxy': proxy(dialect),
+        '0006_rate_limits': rateLimits(),
+        '0007_oauth_browser_binding': oauthBrowserBinding(),
+      };
     },
   };
 }

@@ -172,6 +172,8 @@ export interface OAuthFlowsTable {
   /** The caller's `nonce`: its presence asks for the confirm step. */
   nonce: string | null;
   scope: string | null;
+  /** SHA-256 (hex) of the value in the browser's binding cookie; null when the flow may complete in any browser. */
+  browser_binding: string | null;
   expires_at: number;
   used_at: number | null;
   created_at: number;

@@ -20,6 +20,8 @@ export interface AuthorizeStateClaims {
   redirectUri?: string;
   /** Only for a connection that holds no tokens yet: a session that may not re-authorize keeps no reusable link. */
   firstOnly?: boolean;
+  /** False when the session says its flows complete in another browser (`settings.oauth_browser_binding`). */
+  browserBinding?: boolean;
 }
 
 export async function signAuthorizeState(keyring: Keyring, claims: AuthorizeStateClaims): Promise<string> {
@@ -31,6 +33,7 @@ export async function signAuthorizeState(keyring: Keyring, claims: AuthorizeStat
     api: claims.unifiedApi,
     ...(claims.redirectUri ? { ru: claims.redirectUri } : {}),
     ...(claims.firstOnly ? { first: true } : {}),
+    ...(claims.browserBinding === false ? { bb: false } : {}),
   })
     .setProtectedHeader({ alg: 'HS256' })
     .setAudience(AUTHORIZE_STATE_AUDIENCE)
@@ -44,10 +47,22 @@ export async function signAuthorizeState(keyring: Keyring, claims: AuthorizeStat
 export async function verifyAuthorizeState(keyring: Keyring, state: string): Promise<(AuthorizeStateClaims & { jti: string; exp: number }) | null> {
   try {
     const { payload } = await jwtVerify(state, keyring.sessionSigningKey, { audience: AUTHORIZE_STATE_AUDIENCE, algorithms: ['HS256'] });
-    const { use, app, con, svc, api, ru, first, jti, exp } = payload as Record<string, unknown>;
+    const { use, app, con, svc, api, ru, first, bb, jti, exp } = payload as Record<string, unknown>;
     if (use !== 'authorize' && use !== 'revoke') return null;
     if (typeof app !== 'string' || typeof con !== 'string' || typeof svc !== 'string' || typeof api !== 'string' || typeof jti !== 'string') return null;
-    return { use, applicationId: app, consumerId: con, serviceId: svc, unifiedApi: api, redirectUri: typeof ru === 'string' ? ru : undefined, firstOnly: first === true, jti, exp: Number(exp) };
+    const redirectUri = typeof ru === 'string' ? ru : undefined;
+    return {
+      use,
+      applicationId: app,
+      consumerId: con,
+      serviceId: svc,
+      unifiedApi: api,
+      redirectUri,
+      firstOnly: first === true,
+      ...(bb === false ? { browserBinding: false } : {}),
+      jti,
+      exp: Number(exp),
+    };
   } catch {
     return null;
   }

@@ -23,6 +23,8 @@ export interface Scope {
   redirectUri?: string;
   /** Set for session callers: the links their `allow_actions` let connection views hand out. */
   links?: LinkPolicy;
+  /** Set for session callers: false when the session's OAuth flows may complete in another browser. */
+  browserBinding?: boolean;
 }
 
 export function blankConnection(scope: Scope, def: ConnectorDefinition, unifiedApi: string): ConnectionRecord {

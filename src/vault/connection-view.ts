@@ -47,6 +47,8 @@ export interface ViewExtras {
   /** A session caller's redirect_uri, carried in the authorize state. */
   sessionRedirectUri?: string;
   links?: LinkPolicy;
+  /** A session caller's `settings.oauth_browser_binding`, carried in the authorize state. */
+  sessionBrowserBinding?: boolean;
 }
 
 /** Declared settings only (a key stored before settings were checked is never shown), secrets masked. */
@@ -142,6 +144,7 @@ export async function connectionView(
           serviceId: def.id,
           unifiedApi,
           redirectUri: extras.sessionRedirectUri,
+          browserBinding: extras.sessionBrowserBinding,
           firstOnly: !links.reauthorize,
         }),
       )}`;

@@ -24,6 +24,7 @@ export interface ConnectionPatch {
   application_data_scopes?: { enabled?: boolean; resources?: unknown };
 }
 
+
 async function extrasFor(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, withRecord: boolean): Promise<ViewExtras> {
   if (!withRecord) return callerExtras(scope);
   const [consents, customMappings] = await Promise.all([
@@ -33,7 +34,12 @@ async function extrasFor(ctx: VaultContext, scope: Scope, unifiedApi: string, se
   return { consents, customMappings, ...callerExtras(scope) };
 }
 
-const callerExtras = (caller: { redirectUri?: string; links?: LinkPolicy }): ViewExtras => ({ sessionRedirectUri: caller.redirectUri, links: caller.links });
+/** A session caller's say in the views it reads: the links it may be handed and its flows' authorize state. */
+const callerExtras = (caller: Pick<Scope, 'redirectUri' | 'browserBinding' | 'links'>): ViewExtras => ({
+  sessionRedirectUri: caller.redirectUri,
+  sessionBrowserBinding: caller.browserBinding,
+  links: caller.links,
+});
 
 async function view(
   ctx: VaultContext,
@@ -53,7 +59,7 @@ export async function listConnections(
   applicationId: string,
   consumerId: string | null,
   filter: { api?: string; configured?: boolean; /** A session's `unified_apis`: nothing outside them is listed. */ unifiedApis?: string[] },
-  caller: { redirectUri?: string; links?: LinkPolicy } = {},
+  caller: Pick<Scope, 'redirectUri' | 'browserBinding' | 'links'> = {},
 ): Promise<Record<string, unknown>[]> {
   if (filter.api) checkUnifiedApi(filter.api);
   const integrations = await enabledIntegrations(ctx, applicationId);

@@ -21,6 +21,8 @@ export interface SessionSettings {
   auto_redirect?: boolean;
   hide_guides?: boolean;
   allow_actions?: string[];
+  /** Coffer extension: false lets this session's OAuth flows complete in another browser than the one that started them. */
+  oauth_browser_binding?: boolean;
 }
 
 export interface SessionRequest {

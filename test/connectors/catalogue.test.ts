@@ -256,6 +256,16 @@ describe('broken connector files', () => {
     expect(error.message).toContain('acme.yaml: oauth.token_url: is required');
   });
 
+  it('takes oauth.browser_binding for the authorization-code flow only', () => {
+    const unbound = OAUTH.replace('  token_url:', '  browser_binding: false\n  token_url:');
+    expect(loadConnectorFile(path.join(tempDir({ 'acme.yaml': unbound }), 'acme.yaml')).oauth?.browser_binding).toBe(false);
+    const clientCredentials = unbound.replace('grant_type: authorization_code', 'grant_type: client_credentials').replace(/^ {2}authorization_url:.*\n/m, '');
+    const error = loadError('acme.yaml', clientCredentials);
+    expect(error.field).toBe('oauth.browser_binding');
+    expect(error.message).toContain('only applies to grant_type authorization_code');
+    expect(loadError('acme.yaml', OAUTH.replace('  token_url:', '  browser_binding: "no"\n  token_url:')).field).toBe('oauth.browser_binding');
+  });
+
   it('reports invalid YAML with the file and position', () => {
     const error = loadError('acme.yaml', 'id: acme\nunified_apis: [crm\nname: x\n');
     expect(error.message).toMatch(/acme\.yaml: line \d+, column \d+: invalid YAML: /);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setRedirectUris } from '../../src/vault/applications.js';
 import { AUTHORIZE_STATE_AUDIENCE } from '../../src/vault/authorize-state.js';
 import { backends } from '../support/coffer.js';
-import { followRedirects } from '../support/oidc.js';
+import { browserFetch, followRedirects, newCookieJar } from '../support/oidc.js';
 import {
   api,
   APP_REDIRECT,
@@ -37,7 +37,8 @@ describe.each(backends)('OAuth attacks are refused and store nothing (%s)', (bac
   beforeAll(async () => {
     h = await startHarness(backend, [
       { id: 'atk-oidc' },
-      { id: 'atk-evil-iss', issuer: 'https://evil.example' },
+      // Another issuer, on a closed loopback port: its metadata cannot be read (and tests never reach the internet).
+      { id: 'atk-evil-iss', issuer: 'http://127.0.0.1:9' },
       { id: 'atk-byo', consumerClient: true, appClient: false },
     ]);
     svc = h.services['atk-oidc'];
@@ -190,11 +191,12 @@ describe.each(backends)('OAuth attacks are refused and store nothing (%s)', (bac
   it('an authorization response from another issuer (RFC 9207 iss mismatch)', async () => {
     const url = withParams(await authorizeUrl('atk-iss', evil), { redirect_uri: APP_REDIRECT });
     await storesNothing(async () => {
-      const trip = await followRedirects(url, (u) => u.toString().startsWith(`${h.coffer.url}/vault/callback?`));
+      const browser = newCookieJar();
+      const trip = await followRedirects(url, (u) => u.toString().startsWith(`${h.coffer.url}/vault/callback?`), 20, browser);
       expect(trip.url.searchParams.get('iss')).toBe(h.provider.issuer);
       expect(trip.url.searchParams.get('code')).toEqual(expect.any(String));
       const tokenRequests = h.provider.tokenRequests.authorization_code ?? 0;
-      await expectErrorPage(await fetchManual(trip.url.toString()), 400, 'invalid_authorization_response');
+      await expectErrorPage(await browserFetch(browser, trip.url.toString()), 400, 'invalid_authorization_response');
       expect(h.provider.tokenRequests.authorization_code ?? 0).toBe(tokenRequests);
     });
     expect((await getConnection(h.coffer, 'atk-iss', 'crm', evil)).state).toBe('available');

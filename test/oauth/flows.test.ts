@@ -2,7 +2,7 @@
 // the client_credentials grant and the `/credentials` extension.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../support/coffer.js';
-import { followRedirects } from '../support/oidc.js';
+import { browserFetch, followRedirects, newCookieJar } from '../support/oidc.js';
 import { expectErrorEnvelope } from '../support/envelope.js';
 import {
   api,
@@ -10,7 +10,6 @@ import {
   authorize,
   CONSUMER_CONNECTION_KEYS,
   credentials,
-  fetchManual,
   getConnection,
   outbox,
   runBrowser,
@@ -45,7 +44,8 @@ describe.each(backends)('OAuth flows through Coffer (%s)', (backend) => {
     expect(before.authorize_url).toMatch(new RegExp(`^${h.coffer.url}/vault/authorize/${svc}/${h.coffer.appId}\\?state=`));
 
     // Coffer's authorize answers with a 301 to the provider carrying a PKCE S256 challenge and Coffer's callback.
-    const start = await fetchManual(withParams(before.authorize_url, { redirect_uri: APP_REDIRECT }));
+    const browser = newCookieJar();
+    const start = await browserFetch(browser, withParams(before.authorize_url, { redirect_uri: APP_REDIRECT }));
     expect(start.status).toBe(301);
     const providerUrl = new URL(start.headers.get('location')!);
     await start.arrayBuffer();
@@ -58,8 +58,8 @@ describe.each(backends)('OAuth flows through Coffer (%s)', (backend) => {
     expect(providerUrl.searchParams.get('state')).toEqual(expect.any(String));
 
     // The provider sends the browser back to /vault/callback, which answers with a 301 to the application.
-    const atProvider = await followRedirects(providerUrl.toString(), (url) => url.toString().startsWith(`${h.coffer.url}/vault/callback?`));
-    const callback = await fetchManual(atProvider.url.toString());
+    const atProvider = await followRedirects(providerUrl.toString(), (url) => url.toString().startsWith(`${h.coffer.url}/vault/callback?`), 20, browser);
+    const callback = await browserFetch(browser, atProvider.url.toString());
     expect(callback.status, await callback.text()).toBe(301);
     expect(callback.headers.get('location')).toBe(APP_REDIRECT);
 

@@ -6,7 +6,7 @@ import { expect } from 'vitest';
 import { readJson } from '../../src/store/database.js';
 import { setConnectorEnabled, setRedirectUris } from '../../src/vault/applications.js';
 import { startCoffer, type Backend, type TestCoffer } from './coffer.js';
-import { followRedirects, LOCAL_PROVIDER_ENV, startProvider, tempDir, type ConnectorOptions, type TestProvider } from './oidc.js';
+import { followRedirects, LOCAL_PROVIDER_ENV, startProvider, type CookieJar, tempDir, type ConnectorOptions, type ProviderOptions, type TestProvider } from './oidc.js';
 
 export const APP_REDIRECT = 'https://app.example/oauth/done';
 /** A plain OAuth client of the provider (the test itself), used to obtain tokens without Coffer. */
@@ -43,8 +43,9 @@ export async function startHarness(
   connectors: HarnessConnector[],
   env: Record<string, string> = {},
   files: Record<string, string> = {},
+  providerOptions: ProviderOptions = {},
 ): Promise<Harness> {
-  const provider = await startProvider();
+  const provider = await startProvider(providerOptions);
   const dir = tempDir('coffer-connectors-');
   const services: Record<string, string> = {};
   for (const c of connectors) services[c.id] = provider.writeConnector(dir, c);
@@ -101,9 +102,16 @@ export const withParams = (url: string, params: Record<string, string>) =>
   `${url}${Object.entries(params).map(([k, v]) => `&${k}=${encodeURIComponent(v)}`).join('')}`;
 
 /** The browser run from an authorize_url to `stopAt`'s origin; returns the final URL and every hop. */
-export async function runBrowser(start: string, stopAt = APP_REDIRECT) {
+export async function runBrowser(start: string, stopAt = APP_REDIRECT, jar?: CookieJar) {
   const origin = new URL(stopAt).origin;
-  return followRedirects(start, (url) => url.origin === origin);
+  return followRedirects(start, (url) => url.origin === origin, 20, jar);
+}
+
+/** A browser (`jar`) from an authorize_url through the provider's login up to Coffer's callback, not yet opened. */
+export async function runToCallback(h: Harness, jar: CookieJar, authorizeUrl: string, redirectUri = APP_REDIRECT): Promise<URL> {
+  const run = await followRedirects(withParams(authorizeUrl, { redirect_uri: redirectUri }), (url) => url.toString().startsWith(`${h.coffer.url}/vault/callback?`), 20, jar);
+  expect(run.url.searchParams.get('code'), run.hops.join('\n')).toEqual(expect.any(String));
+  return run.url;
 }
 
 /** A full consumer authorization through Coffer; asserts it lands on `redirectUri`. */

@@ -16,6 +16,10 @@ export interface TestProvider {
   provider: any;
   /** Token requests the provider answered, by grant type (successful or not). */
   tokenRequests: Record<string, number>;
+  /** Every request that reached the token endpoint, answered or not. */
+  tokenEndpointHits: number;
+  /** Requests for the provider's metadata (`/.well-known/…`). */
+  discoveryRequests: number;
   /** While above zero, each token request is answered 503 (an outage in front of the provider) and counts down. */
   tokenOutages: number;
   /** Writes a connector file pointing at this provider into `dir`; returns its service id. */
@@ -31,9 +35,19 @@ export interface ConnectorOptions {
   /** The consumer brings client_id/client_secret as settings instead of the application. */
   consumerClient?: boolean;
   unifiedApis?: string[];
+  /** `oauth.browser_binding` in the file (absent by default). */
+  browserBinding?: boolean;
+  /** `oauth.iss_parameter_supported` in the file (absent by default). */
+  issParameterSupported?: boolean;
 }
 
-export async function startProvider(options: { accessTokenTtl?: number } = {}): Promise<TestProvider> {
+export interface ProviderOptions {
+  accessTokenTtl?: number;
+  /** False: no metadata documents (`/.well-known/…` answers 404), like providers without discovery. Default true. */
+  discovery?: boolean;
+}
+
+export async function startProvider(options: ProviderOptions = {}): Promise<TestProvider> {
   const clientId = 'coffer-test-client';
   const clientSecret = 'coffer-test-secret-' + Math.random().toString(36).slice(2);
   const tokenRequests: Record<string, number> = {};
@@ -95,7 +109,16 @@ export async function startProvider(options: { accessTokenTtl?: number } = {}): 
       res.end('provider not initialised');
       return;
     }
-    if (req.method === 'POST' && req.url?.split('?')[0] === '/token' && handle.tokenOutages > 0) {
+    const pathname = req.url?.split('?')[0] ?? '';
+    if (pathname === '/token') handle.tokenEndpointHits += 1;
+    if (pathname.startsWith('/.well-known/')) {
+      handle.discoveryRequests += 1;
+      if (options.discovery === false) {
+        res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found"}');
+        return;
+      }
+    }
+    if (req.method === 'POST' && pathname === '/token' && handle.tokenOutages > 0) {
       handle.tokenOutages -= 1;
       res.writeHead(503, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: 'temporarily_unavailable', error_description: 'maintenance' }));
@@ -117,6 +140,8 @@ export async function startProvider(options: { accessTokenTtl?: number } = {}): 
     issuer,
     init,
     tokenOutages: 0,
+    tokenEndpointHits: 0,
+    discoveryRequests: 0,
     clientId,
     clientSecret,
     get provider() {
@@ -138,6 +163,8 @@ export async function startProvider(options: { accessTokenTtl?: number } = {}): 
         `  token_url: ${issuer}/token`,
         `  revocation_url: ${issuer}/token/revocation`,
         `  issuer: ${connector.issuer ?? issuer}`,
+        ...(connector.browserBinding === undefined ? [] : [`  browser_binding: ${connector.browserBinding}`]),
+        ...(connector.issParameterSupported === undefined ? [] : [`  iss_parameter_supported: ${connector.issParameterSupported}`]),
         '  scopes: [api]',
         'form_fields:',
         ...(connector.consumerClient
@@ -185,26 +212,44 @@ export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/** A browser's cookies, per host:port (stricter than a browser, which shares them across ports); paths are ignored. */
+export type CookieJar = Map<string, Map<string, string>>;
+
+export const newCookieJar = (): CookieJar => new Map();
+
+/** One request as a browser would send it (no redirect followed): the jar's cookies go out, Set-Cookie comes back in. */
+export async function browserFetch(jar: CookieJar, url: string | URL): Promise<Response> {
+  const { host } = new URL(url);
+  const cookies = jar.get(host);
+  const res = await fetch(url, {
+    redirect: 'manual',
+    headers: cookies?.size ? { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') } : {},
+  });
+  for (const line of res.headers.getSetCookie()) {
+    const [pair] = line.split(';');
+    const eq = pair.indexOf('=');
+    const name = pair.slice(0, eq).trim();
+    const hostJar = jar.get(host) ?? new Map<string, string>();
+    if (/;\s*max-age=0\s*(;|$)/i.test(line)) hostJar.delete(name);
+    else hostJar.set(name, pair.slice(eq + 1).trim());
+    jar.set(host, hostJar);
+  }
+  return res;
+}
+
 /** A browser stand-in: follows redirects with a cookie jar until `stop(url)` says the target is reached. */
-export async function followRedirects(start: string, stop: (url: URL) => boolean, maxHops = 20): Promise<{ url: URL; status: number; body: string; hops: string[] }> {
-  const jar = new Map<string, Map<string, string>>();
+export async function followRedirects(
+  start: string,
+  stop: (url: URL) => boolean,
+  maxHops = 20,
+  jar: CookieJar = newCookieJar(),
+): Promise<{ url: URL; status: number; body: string; hops: string[] }> {
   const hops: string[] = [];
   let url = new URL(start);
   for (let hop = 0; hop < maxHops; hop++) {
     hops.push(url.toString());
     if (stop(url)) return { url, status: 0, body: '', hops };
-    const cookies = jar.get(url.host);
-    const res = await fetch(url, {
-      redirect: 'manual',
-      headers: cookies?.size ? { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') } : {},
-    });
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(';');
-      const eq = pair.indexOf('=');
-      const hostJar = jar.get(url.host) ?? new Map<string, string>();
-      hostJar.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-      jar.set(url.host, hostJar);
-    }
+    const res = await browserFetch(jar, url);
     const location = res.headers.get('location');
     if (res.status < 300 || res.status >= 400 || !location) return { url, status: res.status, body: await res.text(), hops };
     await res.arrayBuffer();

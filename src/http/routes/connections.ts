@@ -16,7 +16,7 @@ import {
   validateConnection,
 } from '../../vault/connections.js';
 import { badRequest } from '../../vault/errors.js';
-import { scopeOf } from '../auth.js';
+import { scopeOf, sessionFlowOf } from '../auth.js';
 import { ok } from '../envelope.js';
 import { linkPolicy, sessionLimits } from '../session-policy.js';
 import {
@@ -52,7 +52,7 @@ export function connectionRoutes(ctx: VaultContext, refresher: RefreshCoordinato
           configured: query.configured === undefined ? undefined : query.configured === 'true',
           unifiedApis: sessionLimits(request)?.unifiedApis ?? undefined,
         },
-        { redirectUri: request.caller!.session?.redirect_uri, links: linkPolicy(request) },
+        { ...sessionFlowOf(request), links: linkPolicy(request) },
       );
       return ok(reply, data);
     });

@@ -1,7 +1,8 @@
 // The browser side of OAuth (authorize, callback, revoke) and the Coffer credentials extension.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
-import { startAuthorization } from '../../oauth/authorize.js';
+import { startAuthorization, type AuthorizeRedirect } from '../../oauth/authorize.js';
+import { bindingCookieName, clearedBindingCookie, readCookie } from '../../oauth/browser-binding.js';
 import { completeAuthorization } from '../../oauth/callback.js';
 import { OAuthFlowError } from '../../oauth/flow-error.js';
 import type { RefreshCoordinator } from '../../oauth/refresh.js';
@@ -30,9 +31,11 @@ function errorPage(reply: FastifyReply, status: number, code: string, message: s
     );
 }
 
-async function browserFlow(reply: FastifyReply, work: () => Promise<string>) {
+async function browserFlow(reply: FastifyReply, work: () => Promise<string | AuthorizeRedirect>) {
   try {
-    const location = await work();
+    const result = await work();
+    const location = typeof result === 'string' ? result : result.location;
+    if (typeof result !== 'string' && result.cookie) reply.header('set-cookie', result.cookie);
     return reply.code(301).header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').redirect(location, 301);
   } catch (error) {
     if (error instanceof OAuthFlowError) return errorPage(reply, error.statusCode, error.code, error.message);
@@ -64,7 +67,11 @@ export function oauthRoutes(ctx: VaultContext, refresher: RefreshCoordinator): F
 
     app.get('/vault/callback', { schema: browser }, async (request, reply) => {
       const query = new URLSearchParams(request.url.split('?')[1] ?? '');
-      return browserFlow(reply, () => completeAuthorization(ctx, query));
+      const state = query.get('state');
+      const cookies = request.headers.cookie;
+      // The binding cookie has done its job whatever the outcome: the flow is used up or was never this browser's.
+      if (state && readCookie(cookies, bindingCookieName(state)) !== null) reply.header('set-cookie', clearedBindingCookie(ctx, state));
+      return browserFlow(reply, () => completeAuthorization(ctx, query, cookies));
     });
 
     app.get('/vault/revoke/:service_id/:application_id', { schema: browser }, async (request, reply) => {
