@@ -107,6 +107,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     allowedHeaders: CORS_HEADERS,
     methods: ['GET', 'POST', 'PATCH', 'PUT', 'DELETE', 'OPTIONS'],
     maxAge: 600,
+    // A browser caller (the Vault UIs) can see when to try again after a 429.
+    exposedHeaders: ['Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
     // A bare OPTIONS (no Origin) is not a CORS preflight; answer it instead of failing it in plain text.
     strictPreflight: false,
   };

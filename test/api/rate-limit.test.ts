@@ -96,6 +96,12 @@ describe.each(backends)('rate limits (%s)', (backend) => {
     expect(retryAfter).toBeLessThanOrEqual(2);
     // Refused before any key is checked: the right key from this address waits too.
     await expectTooMany(await good(), 5, 'address');
+    // A browser caller (a Vault UI on another origin) may read when to retry.
+    const fromBrowser = await get(coffer, '/vault/connections', { ...coffer.headers(CONSUMER), origin: 'https://app.example' });
+    await expectTooMany(fromBrowser, 5, 'address');
+    expect(fromBrowser.headers.get('access-control-expose-headers')?.toLowerCase().split(/\s*,\s*/)).toEqual(
+      expect.arrayContaining(['retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']),
+    );
     // Unauthenticated routes are not limited.
     expect((await fetch(`${coffer.url}/health`)).status).toBe(200);
 
