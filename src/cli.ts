@@ -12,7 +12,6 @@ import {
   listApiKeys,
   listAppConnectors,
   MAX_REQUESTS_PER_MINUTE,
-  normalizeProxyHost,
   revokeApiKey,
   setConnectorEnabled,
   setProxyAllowedHosts,
@@ -20,6 +19,7 @@ import {
   setRequestRateLimit,
 } from './vault/applications.js';
 import { VaultError } from './vault/errors.js';
+import { normalizeHostEntry } from './connectors/url-template.js';
 import { createWebhook, deleteWebhook, listWebhooks, rotateWebhookSecret } from './events/subscriptions.js';
 import { redeliverEvent } from './events/delivery-log.js';
 import { FlowsError } from './flows/errors.js';
@@ -166,7 +166,7 @@ async function app(sub: string | undefined, values: Values): Promise<void> {
     const out: Record<string, unknown> = { application_id: appId };
     const lines: string[] = [];
     // Everything is checked before anything is stored.
-    if (rawHosts !== undefined) list(rawHosts).forEach(normalizeProxyHost);
+    if (rawHosts !== undefined) list(rawHosts).forEach(normalizeHostEntry);
     const limit = rawLimit === undefined ? undefined : requestsPerMinute(rawLimit);
     await withRuntime(async (rt) => {
       if (rawUris !== undefined) {

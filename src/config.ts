@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { HOST_ENTRY_PATTERN } from './connectors/schema.js';
+import { normalizeHostEntry } from './connectors/url-template.js';
 
 export interface Config {
   port: number;
@@ -116,13 +116,16 @@ function webhookConfig(env: NodeJS.ProcessEnv): WebhookConfig {
 /** `gitlab=gitlab.acme.example,gitlab=*.git.acme.example` → { gitlab: [...] }. */
 function providerHosts(raw: string | undefined): Record<string, string[]> {
   const out: Record<string, string[]> = {};
-  const hostEntry = new RegExp(HOST_ENTRY_PATTERN);
   for (const item of (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
     const [connector, host, ...rest] = item.split('=').map((s) => s.trim().toLowerCase());
-    if (!connector || !host || rest.length || host === '*' || !hostEntry.test(host)) {
-      throw new ConfigError(`COFFER_PROVIDER_HOSTS entries look like connector=host or connector=*.domain, got "${item}"`);
+    let entry: string | null = null;
+    try {
+      if (connector && host && !rest.length) entry = normalizeHostEntry(host);
+    } catch {
+      // reported below
     }
-    (out[connector] ??= []).push(host);
+    if (!entry) throw new ConfigError(`COFFER_PROVIDER_HOSTS entries look like connector=host or connector=*.domain, got "${item}"`);
+    (out[connector] ??= []).push(entry);
   }
   return out;
 }

@@ -59,7 +59,7 @@ export async function openRuntime(config: Config): Promise<Runtime> {
     cache: new TenantCache(store.changes),
     readConnectionRow: store.readConnectionRow,
     changes: store.changes,
-    oauth: { allowInsecureProviders: config.allowInsecureProviders, refreshMarginMs: config.refreshMarginSeconds * 1000 },
+    oauth: { refreshMarginMs: config.refreshMarginSeconds * 1000 },
     flows: { auth0TokenUrl: config.flowsAuth0TokenUrl },
     outbound: new GuardedClient(
       { allowPrivateNetworks: config.allowPrivateUpstreams, allowInsecure: config.allowInsecureProviders },
@@ -68,8 +68,9 @@ export async function openRuntime(config: Config): Promise<Runtime> {
     verifier: null,
   };
   if (config.verifyCredentials) ctx.verifier = (def, settings, accessToken) => verifyCredentials(ctx, def, settings, accessToken);
-  return { config, store, ctx, masterKey, close: async () => {
-      await ctx.outbound.close();
-      await store.close();
-    } };
+  const close = async () => {
+    await ctx.outbound.close();
+    await store.close();
+  };
+  return { config, store, ctx, masterKey, close };
 }

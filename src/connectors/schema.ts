@@ -17,7 +17,7 @@
 import { Type, type Static, type TSchema, type TLiteral, type TUnion, type SchemaOptions } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import type { ConnectorDefinition, FormField, OAuthSettings, ResourceDefinition, VerificationRequest } from './types.js';
-import { settingsChooseHost } from './url-template.js';
+import { normalizeHostEntry, settingsChooseHost } from './url-template.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Enumerations
@@ -47,8 +47,6 @@ export const FORM_FIELD_ID_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
 /** Resource names appear in URLs (`…/{resource}/schema`). */
 export const RESOURCE_NAME_PATTERN = '^[a-z][a-z0-9_-]*$';
 /** Placeholders the runtime fills from the connection's credentials rather than from a form field. */
-/** `api.example.com`, `api.example.com:8443`, `*.example.com` or `*` (lower-case). */
-export const HOST_ENTRY_PATTERN = '^(\\*|(\\*\\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[0-9]{1,5})?)$';
 export const TEMPLATE_CREDENTIALS = ['access_token', 'api_key'] as const;
 
 function StringEnum<const T extends readonly [string, ...string[]]>(
@@ -233,7 +231,7 @@ export const ConnectorFileSchema = Type.Object(
     unified_apis: Type.Array(StringEnum(UNIFIED_API_IDS), { minItems: 1 }),
     auth_type: StringEnum(AUTH_TYPES),
     /** Where URLs whose host a setting chooses may point; required when one does (see url-template.ts). */
-    hosts: Type.Optional(Type.Array(Type.String({ pattern: HOST_ENTRY_PATTERN }), { minItems: 1 })),
+    hosts: Type.Optional(Type.Array(NonEmpty, { minItems: 1 })),
     oauth: Type.Optional(OAuthSettingsSchema),
     form_fields: Type.Optional(Type.Array(FormFieldSchema)),
     settings_required_for_authorization: Type.Optional(Type.Array(Type.String())),
@@ -513,6 +511,18 @@ export function checkRules(file: ConnectorFile): Problem | undefined {
   if (file.auth_type === 'oauth2' && !file.oauth) return { path: ['oauth'], message: 'is required when auth_type is oauth2' };
   if (file.auth_type !== 'oauth2' && file.oauth) {
     return { path: ['oauth'], message: `is only allowed when auth_type is oauth2 (auth_type is ${file.auth_type})` };
+  }
+
+  // hosts: `*` or host entries as an operator would write them, lower-case
+  for (const [index, entry] of (file.hosts ?? []).entries()) {
+    if (entry === '*') continue;
+    let normalized: string | null = null;
+    try {
+      normalized = normalizeHostEntry(entry);
+    } catch {
+      // reported below
+    }
+    if (normalized !== entry) return { path: ['hosts', index], message: `${describeValue(entry)} is not a lower-case host, host:port, *.domain or '*'` };
   }
 
   if (file.oauth) {

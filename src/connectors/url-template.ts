@@ -30,6 +30,26 @@ export function settingsChooseHost(template: string): boolean {
   return !FIXED_DOMAIN_SUFFIX.test(authority.slice(last.index! + last[0].length));
 }
 
+/**
+ * A host entry (a connector's `hosts`, COFFER_PROVIDER_HOSTS, an application's proxy allow-list): a host name or IP
+ * (`api.example.com`, `10.0.0.5`), optionally with a port (`api.example.com:8443`), or `*.example.com` for every
+ * subdomain. Returned lower-cased; anything else is a 400.
+ */
+export function normalizeHostEntry(entry: string): string {
+  const text = entry.trim().toLowerCase();
+  const bare = text.startsWith('*.') ? text.slice(2) : text;
+  let url: URL | null = null;
+  try {
+    url = new URL(`http://${bare}`);
+  } catch {
+    // reported below
+  }
+  if (!url || url.host !== bare || bare.includes('*') || (text !== bare && url.port !== '')) {
+    throw badRequest(`"${entry}" is not a host name (examples: api.example.com, api.example.com:8443, *.example.com)`);
+  }
+  return text;
+}
+
 /** `host` against `entries` of exact hosts (`a.example`, `a.example:8443`), `*.domain` wildcards or `*` (any). */
 export function hostMatches(url: URL, entries: readonly string[]): boolean {
   const host = url.hostname.toLowerCase();

@@ -59,7 +59,7 @@ function viewOf(row: FlowsConnectionRow): ConnectionView {
   };
 }
 
-const validationOptions = (ctx: VaultContext): ValidationOptions => ({ allowInsecureUrls: ctx.oauth.allowInsecureProviders });
+const validationOptions = (ctx: VaultContext): ValidationOptions => ({ allowInsecureUrls: ctx.outbound.policy.allowInsecure });
 
 /** What storing this setup writes: OAuth setups get their first token now, so a bad client is refused up front. */
 async function writeFor(ctx: VaultContext, name: string, setup: Setup | null): Promise<FlowsConnectionWrite> {

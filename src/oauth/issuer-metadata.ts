@@ -21,12 +21,10 @@ interface Entry {
 
 const caches = new WeakMap<VaultContext, Map<string, Entry>>();
 
-async function fetchAdvertised(client: OAuthClient, issuer: URL): Promise<boolean | null> {
+async function fetchAdvertised(ctx: VaultContext, issuer: URL): Promise<boolean | null> {
   for (const algorithm of ['oidc', 'oauth2'] as const) {
     try {
-      const http = client.http();
-      const signal = AbortSignal.any([AbortSignal.timeout(TIMEOUT_MS), ...(http.signal ? [http.signal] : [])]);
-      const response = await oauth.discoveryRequest(issuer, { ...http, signal, algorithm });
+      const response = await oauth.discoveryRequest(issuer, { ...ctx.outbound.oauthOptions(TIMEOUT_MS), algorithm });
       const metadata = await oauth.processDiscoveryResponse(issuer, response);
       return metadata.authorization_response_iss_parameter_supported === true;
     } catch {
@@ -52,7 +50,7 @@ async function issAdvertised(ctx: VaultContext, client: OAuthClient): Promise<bo
   cache.delete(key);
   if (cache.size >= MAX_ISSUERS) cache.delete(cache.keys().next().value!);
   // Concurrent callbacks for one issuer share one request; a missing answer is kept for less long.
-  const entry: Entry = { expiresAt: now + FOUND_TTL_MS, advertised: fetchAdvertised(client, issuer) };
+  const entry: Entry = { expiresAt: now + FOUND_TTL_MS, advertised: fetchAdvertised(ctx, issuer) };
   cache.set(key, entry);
   const advertised = await entry.advertised;
   if (advertised === null) entry.expiresAt = Date.now() + MISSING_TTL_MS;

@@ -4,6 +4,7 @@ import { readJson } from '../store/database.js';
 import type { VaultContext } from './context.js';
 import { badRequest, notFound, VaultError } from './errors.js';
 import { newId } from './ids.js';
+import { normalizeHostEntry } from '../connectors/url-template.js';
 
 export interface CreatedApplication {
   application_id: string;
@@ -103,28 +104,9 @@ export async function setRedirectUris(ctx: VaultContext, applicationId: string, 
   return uris;
 }
 
-/**
- * A proxy allow-list entry: a host name or IP (`api.example.com`, `10.0.0.5`), optionally with a port
- * (`api.example.com:8443`), or `*.example.com` for every subdomain. Returned lower-cased.
- */
-export function normalizeProxyHost(entry: string): string {
-  const text = entry.trim().toLowerCase();
-  const bare = text.startsWith('*.') ? text.slice(2) : text;
-  let url: URL | null = null;
-  try {
-    url = new URL(`http://${bare}`);
-  } catch {
-    // reported below
-  }
-  if (!url || url.host !== bare || bare.includes('*') || (text !== bare && url.port !== '')) {
-    throw badRequest(`"${entry}" is not a host name (examples: api.example.com, api.example.com:8443, *.example.com)`);
-  }
-  return text;
-}
-
 export async function setProxyAllowedHosts(ctx: VaultContext, applicationId: string, hosts: string[]): Promise<string[]> {
   await requireApplication(ctx, applicationId);
-  const normalized = [...new Set(hosts.map(normalizeProxyHost))];
+  const normalized = [...new Set(hosts.map(normalizeHostEntry))];
   await ctx.db
     .updateTable('applications')
     .set({ proxy_allowed_hosts: JSON.stringify(normalized), updated_at: Date.now() })

@@ -24,8 +24,6 @@ export interface VaultContext {
   cache: TenantCache;
   changes: ChangeFeed;
   oauth: {
-    /** OAuth endpoints over plain http are refused unless this is set. */
-    allowInsecureProviders: boolean;
     /** Tokens are refreshed when they expire within this margin. */
     refreshMarginMs: number;
   };

@@ -12,6 +12,7 @@ import {
 } from '../../src/connectors/loader.js';
 import { formatPath, validateConnectorFile } from '../../src/connectors/schema.js';
 import type { ConnectorDefinition } from '../../src/connectors/types.js';
+import { ConfigError, loadConfig } from '../../src/config.js';
 
 const tempDirs: string[] = [];
 function tempDir(files: Record<string, string> = {}): string {
@@ -264,6 +265,45 @@ describe('broken connector files', () => {
     expect(error.field).toBe('oauth.browser_binding');
     expect(error.message).toContain('only applies to grant_type authorization_code');
     expect(loadError('acme.yaml', OAUTH.replace('  token_url:', '  browser_binding: "no"\n  token_url:')).field).toBe('oauth.browser_binding');
+  });
+
+  it('asks for `hosts` where a setting chooses the host of a URL, and never takes `*` for OAuth endpoints', () => {
+    const templated = OAUTH.replace('https://acme.example/oauth/authorize', '"{instance_url}/oauth/authorize"')
+      .replace('https://acme.example/oauth/token', '"{instance_url}/oauth/token"')
+      .concat('form_fields:\n  - { id: instance_url, label: Instance, type: url }\n');
+    const missing = loadError('acme.yaml', templated);
+    expect(missing.field).toBe('oauth.authorization_url');
+    expect(missing.message).toContain('list the provider\'s hosts in `hosts`');
+    const withHosts = templated.replace('auth_type: oauth2', 'auth_type: oauth2\nhosts: [acme.example, "*.acme-eu.example"]');
+    expect(loadConnectorFile(path.join(tempDir({ 'acme.yaml': withHosts }), 'acme.yaml')).hosts).toEqual(['acme.example', '*.acme-eu.example']);
+    expect(loadError('acme.yaml', templated.replace('auth_type: oauth2', 'auth_type: oauth2\nhosts: ["*"]')).field).toBe('hosts');
+    // A country placed at the end of a host chooses the domain itself.
+    const country = OAUTH.replace('https://acme.example/oauth/authorize', 'https://start.acme.{country}/oauth/authorize').concat(
+      'form_fields:\n  - { id: country, label: Country, type: text }\n',
+    );
+    expect(loadError('acme.yaml', country).field).toBe('oauth.authorization_url');
+    // A subdomain in front of a fixed domain cannot leave it: no list needed.
+    const subdomain = OAUTH.replace('https://acme.example/oauth/authorize', 'https://{tenant}.acme.example/oauth/authorize').concat(
+      'form_fields:\n  - { id: tenant, label: Tenant, type: text }\n',
+    );
+    expect(loadConnectorFile(path.join(tempDir({ 'acme.yaml': subdomain }), 'acme.yaml')).hosts).toEqual([]);
+    // An API base of a self-hosted product may say any host; a malformed entry is refused.
+    const anyStore = MINIMAL.replace('https://api.acme.example/v1', '"{store_url}/v1"').replace('form_fields:', 'form_fields:\n  - { id: store_url, label: Store, type: url }');
+    expect(loadError('acme.yaml', anyStore).field).toBe('proxy.base_url');
+    expect(loadConnectorFile(path.join(tempDir({ 'acme.yaml': anyStore.replace('auth_type: apiKey', 'auth_type: apiKey\nhosts: ["*"]') }), 'acme.yaml')).hosts).toEqual(['*']);
+    const bad = loadError('acme.yaml', anyStore.replace('auth_type: apiKey', 'auth_type: apiKey\nhosts: ["https://acme.example/"]'));
+    expect(bad.field).toBe('hosts[0]');
+  });
+
+  it('adds operator hosts (COFFER_PROVIDER_HOSTS) to a connector, and refuses unknown connectors and bad entries', () => {
+    const config = loadConfig({ COFFER_PROVIDER_HOSTS: 'gitlab=GitLab.Acme.example, gitlab=*.git.acme.example,exact-online=start.exactonline.com' });
+    expect(config.providerHosts).toEqual({ gitlab: ['gitlab.acme.example', '*.git.acme.example'], 'exact-online': ['start.exactonline.com'] });
+    const catalogue = loadCatalogue({ extraHosts: config.providerHosts });
+    expect(catalogue.get('gitlab')!.hosts).toEqual(['gitlab.com', 'gitlab.acme.example', '*.git.acme.example']);
+    expect(() => loadCatalogue({ extraHosts: { 'no-such-connector': ['a.example'] } })).toThrow(/COFFER_PROVIDER_HOSTS: no-such-connector: is not a connector id/);
+    for (const bad of ['gitlab', 'gitlab=*', 'gitlab=https://gitlab.acme.example', 'gitlab=a=b']) {
+      expect(() => loadConfig({ COFFER_PROVIDER_HOSTS: bad }), bad).toThrow(ConfigError);
+    }
   });
 
   it('reports invalid YAML with the file and position', () => {
