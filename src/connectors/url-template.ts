@@ -50,6 +50,14 @@ export function normalizeHostEntry(entry: string): string {
   return text;
 }
 
+/** The settings that choose where a connector's URLs point (`instance_url`, `store_url`, `country`). */
+export function hostChoosingSettings(def: ConnectorDefinition): string[] {
+  const names = connectorUrlTemplates(def)
+    .filter(({ template }) => settingsChooseHost(template))
+    .flatMap(({ template }) => placeholders(authorityOf(template)));
+  return [...new Set(names)];
+}
+
 /** `host` against `entries` of exact hosts (`a.example`, `a.example:8443`), `*.domain` wildcards or `*` (any). */
 export function hostMatches(url: URL, entries: readonly string[]): boolean {
   const host = url.hostname.toLowerCase();

@@ -11,7 +11,7 @@ import type { CredentialCheck, VaultContext } from './context.js';
 import { listCustomMappings, putCustomMapping } from './custom-mappings.js';
 import { badRequest, conflict, credentialsRejected, notFound, unprocessable, VaultError } from './errors.js';
 import { enabledIntegrations, resolveIntegration, checkUnifiedApi, type Integration } from './integrations.js';
-import { checkFieldValue, mergeSettings } from './settings.js';
+import { checkCredentialsStayWithHost, checkFieldValue, mergeSettings } from './settings.js';
 
 export interface ConnectionPatch {
   enabled?: boolean;
@@ -127,7 +127,11 @@ function mergeConfiguration(current: StoredConfiguration[], patch: StoredConfigu
 
 async function applyPatch(ctx: VaultContext, scope: Scope, def: ConnectorDefinition, unifiedApi: string, rec: ConnectionRecord, patch: ConnectionPatch, trx: Transaction<Database>) {
   if (patch.enabled !== undefined) rec.enabled = patch.enabled;
-  if (patch.settings !== undefined) rec.settings = patch.settings === null ? {} : mergeSettings(def, rec.settings, patch.settings);
+  if (patch.settings) {
+    const merged = mergeSettings(def, rec.settings, patch.settings);
+    checkCredentialsStayWithHost(def, rec.settings, merged, patch.settings, rec.credentials !== null);
+    rec.settings = merged;
+  } else if (patch.settings === null) rec.settings = {};
   if (patch.metadata !== undefined) {
     const { company_id: _readOnly, ...metadata } = patch.metadata ?? {};
     rec.metadata = patch.metadata === null ? null : metadata;

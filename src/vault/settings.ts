@@ -2,8 +2,8 @@
 import type { ConnectorDefinition, FormField } from '../connectors/types.js';
 import { badRequest } from './errors.js';
 import { MASK } from './connection-view.js';
-import { checkConnectorUrls } from '../connectors/url-template.js';
-import { withDefaults } from './connection-state.js';
+import { checkConnectorUrls, hostChoosingSettings } from '../connectors/url-template.js';
+import { isBlank, withDefaults } from './connection-state.js';
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
@@ -81,4 +81,35 @@ export function mergeSettings(
   }
   checkConnectorUrls(def, withDefaults(def, next));
   return next;
+}
+
+/**
+ * Credentials stay with the host they were given for. Changing a setting that chooses where they go (a store or
+ * instance URL) must bring the connection's secrets again in the same request, and is refused while the connection
+ * holds OAuth tokens (they were issued by the old host): whoever can change a setting, a session holder included,
+ * cannot send stored credentials to another host.
+ */
+export function checkCredentialsStayWithHost(
+  def: ConnectorDefinition,
+  before: Record<string, unknown>,
+  after: Record<string, unknown>,
+  patch: Record<string, unknown>,
+  holdsTokens: boolean,
+): void {
+  const was = withDefaults(def, before);
+  const now = withDefaults(def, after);
+  const moved = hostChoosingSettings(def).filter((id) => was[id] !== undefined && now[id] !== was[id]);
+  if (!moved.length) return;
+  const where = moved.map((id) => `settings.${id}`).join(', ');
+  if (holdsTokens) {
+    throw badRequest(`${where} decides where this ${def.name} connection's tokens go: disconnect it before pointing it elsewhere`, {
+      invalid: moved.map((id) => ({ [`settings.${id}`]: 'the connection holds tokens for the current host' })),
+    });
+  }
+  const kept = def.form_fields.filter((f) => f.sensitive && !isBlank(before[f.id]) && (patch[f.id] === undefined || patch[f.id] === MASK));
+  if (kept.length) {
+    throw badRequest(`Changing ${where} moves where ${def.name} credentials go: send ${kept.map((f) => `settings.${f.id}`).join(', ')} again with it`, {
+      missing: kept.map((f) => ({ [`settings.${f.id}`]: 'required when the host changes' })),
+    });
+  }
 }

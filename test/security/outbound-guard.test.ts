@@ -157,6 +157,31 @@ describe.each(backends)('templated OAuth hosts stay on the connector’s hosts (
     expect(ok.data.settings.country).toBe('be');
   });
 
+  it('stored credentials stay with their host: moving it needs the secrets again, and is refused while tokens are held', async () => {
+    const store = (settings: Record<string, unknown>, auth?: Record<string, string>) =>
+      call(coffer, 'shop', 'PATCH', '/vault/connections/ecommerce/woocommerce', { settings }, auth);
+    await okJson(await store({ store_url: 'https://shop.example', consumer_key: 'ck_shop', consumer_secret: 'cs_shop' }));
+    // Someone holding the consumer's session link points the store elsewhere, keeping the stored keys: refused.
+    const session = await sessionHeaders(coffer, 'shop');
+    const { body, text } = await expectErrorEnvelope(await store({ store_url: 'https://evil.example' }, session), 400, 'RequestValidationError');
+    expect(body.message).toContain('settings.consumer_secret');
+    expect(text).not.toContain('cs_shop');
+    await expectErrorEnvelope(await store({ store_url: 'https://evil.example', consumer_secret: '********' }), 400, 'RequestValidationError');
+    const kept = await okJson(await call(coffer, 'shop', 'GET', '/vault/connections/ecommerce/woocommerce'));
+    expect(kept.data.settings.store_url).toBe('https://shop.example');
+    // Whoever knows the secrets may move the store: they come with it.
+    const moved = await okJson(await store({ store_url: 'https://shop2.example', consumer_key: 'ck_shop2', consumer_secret: 'cs_shop2' }));
+    expect(moved.data.settings.store_url).toBe('https://shop2.example');
+    // OAuth tokens were issued by the instance that holds them: no move while they are held.
+    await expectErrorEnvelope(
+      await call(coffer, 'ops', 'PATCH', '/vault/connections/issue-tracking/selfhosted', { settings: { instance_url: 'https://tracker.example' } }),
+      400,
+      'RequestValidationError',
+    );
+    const ops = await okJson(await call(coffer, 'ops', 'GET', '/vault/connections/issue-tracking/selfhosted'));
+    expect(ops.data.settings.instance_url).toBe(provider.issuer);
+  });
+
   it('once the operator drops a host, a connection saved for it is refused when used: no authorize, no refresh', async () => {
     await coffer.server.close();
     await coffer.runtime.close();
