@@ -9,7 +9,7 @@ import { readJson } from '../store/database.js';
 import type { WebhookDeliveriesTable } from '../store/schema.js';
 import type { VaultContext } from '../vault/context.js';
 import { uuidv7 } from '../vault/ids.js';
-import { eventsAppended } from './outbox.js';
+import { eventsAppended } from '../store/outbox.js';
 import { apideckSignature, canonicalBody, standardWebhookSignature } from './signatures.js';
 import { signingSecrets, type WebhookRow } from './subscriptions.js';
 

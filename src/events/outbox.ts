@@ -1,6 +1,5 @@
-// Events are appended to the outbox inside the transaction that made the change; delivery reads them later.
-import type { Transaction } from 'kysely';
-import type { Database } from '../store/schema.js';
+// The events Coffer emits and the outbox row each one becomes.
+import type { OutboxRow } from '../store/outbox.js';
 import { uuidv7 } from '../vault/ids.js';
 
 export type VaultEventType =
@@ -27,18 +26,8 @@ export interface ConnectionEventEntity {
   [key: string]: unknown;
 }
 
-let appended = 0;
-
-/** How many events this process has appended so far: a dispatcher compares it to wake up without polling the table. */
-export const eventsAppended = (): number => appended;
-
-export async function appendEvent(
-  trx: Transaction<Database>,
-  applicationId: string,
-  eventType: VaultEventType,
-  entity: ConnectionEventEntity,
-): Promise<string> {
-  const now = Date.now();
+/** The outbox row of one event: built here, inserted by the unit of work that made the change. */
+export function outboxEvent(applicationId: string, eventType: VaultEventType, entity: ConnectionEventEntity, now = Date.now()): OutboxRow {
   const eventId = uuidv7(now);
   const payload = {
     payload: {
@@ -52,20 +41,15 @@ export async function appendEvent(
       occurred_at: new Date(now).toISOString(),
     },
   };
-  await trx
-    .insertInto('outbox')
-    .values({
-      id: eventId,
-      application_id: applicationId,
-      event_type: eventType,
-      consumer_id: entity.consumer_id,
-      service_id: entity.service_id,
-      payload: JSON.stringify(payload),
-      next_attempt_at: now,
-      delivered_at: null,
-      created_at: now,
-    })
-    .execute();
-  appended += 1;
-  return eventId;
+  return {
+    id: eventId,
+    application_id: applicationId,
+    event_type: eventType,
+    consumer_id: entity.consumer_id,
+    service_id: entity.service_id,
+    payload: JSON.stringify(payload),
+    next_attempt_at: now,
+    delivered_at: null,
+    created_at: now,
+  };
 }

@@ -2,7 +2,7 @@
 import * as oauth from 'oauth4webapi';
 import type { VaultContext } from '../vault/context.js';
 import { blankConnection, loadConnection, writeConnection, type Scope } from '../vault/connection-mutation.js';
-import { upsertConsumer } from '../vault/consumers-store.js';
+import { upsertConsumer } from '../store/consumers.js';
 import { resolveIntegration } from '../vault/integrations.js';
 import { VaultError } from '../vault/errors.js';
 import { callbackUrl } from './authorize.js';

@@ -2,12 +2,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Selectable } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Selectable, type Transaction } from 'kysely';
 import type { ConnectionsTable, Database } from './schema.js';
 import { migrationProvider } from './migrations.js';
 import { postgresChangeFeed, sqliteChangeFeed, type ChangeFeed } from './change-feed.js';
 
 export type Dialect = 'sqlite' | 'postgres';
+
+/** What repository functions run on: the database, or the transaction of a unit of work. */
+export type Executor = Kysely<Database> | Transaction<Database>;
 
 export interface Store {
   db: Kysely<Database>;

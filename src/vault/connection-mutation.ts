@@ -1,7 +1,8 @@
 // One place where a connection changes: consumer upsert, CAS write and the events of the transition, in one transaction.
 import type { Transaction } from 'kysely';
 import type { ConnectorDefinition } from '../connectors/types.js';
-import { appendEvent, type VaultEventType } from '../events/outbox.js';
+import { outboxEvent, type VaultEventType } from '../events/outbox.js';
+import { insertEvents } from '../store/outbox.js';
 import type { Database } from '../store/schema.js';
 import {
   decodeConnection,
@@ -12,7 +13,7 @@ import {
 } from './connection-record.js';
 import { consumerConnectionView, stateOfRecord, type LinkPolicy } from './connection-view.js';
 import type { VaultContext } from './context.js';
-import { upsertConsumer } from './consumers-store.js';
+import { upsertConsumer } from '../store/consumers.js';
 import { notFound } from './errors.js';
 import { newId } from './ids.js';
 
@@ -85,7 +86,7 @@ export async function writeConnection(
   if (!wasCallable && stateOfRecord(def, saved) === 'callable') events.push('vault.connection.callable');
   events.push(...extraEvents);
   const entity = consumerConnectionView(def, saved, unifiedApi);
-  for (const type of events) await appendEvent(trx, saved.applicationId, type, entity);
+  await insertEvents(trx, events.map((type) => outboxEvent(saved.applicationId, type, entity)));
   return saved;
 }
 
@@ -117,5 +118,5 @@ export async function emit(
   unifiedApi = rec.unifiedApi,
   extra: Record<string, unknown> = {},
 ): Promise<void> {
-  await appendEvent(trx, rec.applicationId, type, { ...consumerConnectionView(def, rec, unifiedApi), ...extra });
+  await insertEvents(trx, [outboxEvent(rec.applicationId, type, { ...consumerConnectionView(def, rec, unifiedApi), ...extra })]);
 }

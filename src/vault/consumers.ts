@@ -4,7 +4,7 @@ import type { VaultContext } from './context.js';
 import { decodeConnection } from './connection-record.js';
 import { consumerConnectionView } from './connection-view.js';
 import { removeConnection } from './connections.js';
-import { consumerMetadata, upsertConsumer, type ConsumerMetadata } from './consumers-store.js';
+import { consumerMetadata, upsertConsumer, type ConsumerMetadata } from '../store/consumers.js';
 import { badRequest, notFound } from './errors.js';
 import { iso } from './ids.js';
 import { decodeCursor, encodeCursor, type Page } from './pagination.js';

@@ -1,7 +1,7 @@
 // Vault sessions: a JWT with Apideck's claims, opened by the Hosted Vault and accepted back as a Bearer token.
 import { jwtVerify, SignJWT, errors as joseErrors } from 'jose';
 import type { VaultContext } from './context.js';
-import { upsertConsumer, type ConsumerMetadata } from './consumers-store.js';
+import { upsertConsumer, type ConsumerMetadata } from '../store/consumers.js';
 import { badRequest, unauthorized } from './errors.js';
 import { themeProblem } from './theme.js';
 

@@ -3,7 +3,7 @@ import type { VaultContext } from '../../vault/context.js';
 import { listServiceCustomMappings } from '../../vault/connections.js';
 import { deleteCustomMapping, getCustomMapping, putCustomMapping } from '../../vault/custom-mappings.js';
 import { resolveIntegration } from '../../vault/integrations.js';
-import { upsertConsumer } from '../../vault/consumers-store.js';
+import { upsertConsumer } from '../../store/consumers.js';
 import { scopeOf } from '../auth.js';
 import { ok } from '../envelope.js';
 import { ConnectionParams, CustomMappingRequest, TargetFieldParams } from '../schemas.js';

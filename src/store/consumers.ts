@@ -1,7 +1,5 @@
-// Consumer rows: the upsert every connection write and session needs.
-import type { Kysely, Transaction } from 'kysely';
-import type { Database } from '../store/schema.js';
-import { readJson } from '../store/database.js';
+// The consumers repository: one row per (application, consumer).
+import { readJson, type Executor } from './database.js';
 
 export interface ConsumerMetadata {
   account_name?: string;
@@ -10,14 +8,12 @@ export interface ConsumerMetadata {
   image?: string;
 }
 
-type Db = Kysely<Database> | Transaction<Database>;
-
 export function searchText(consumerId: string, metadata: ConsumerMetadata): string {
   return [consumerId, metadata.email, metadata.account_name, metadata.user_name].filter(Boolean).join('\n').toLowerCase();
 }
 
 /** Creates the consumer if missing; when `metadata` is given it replaces the stored metadata. */
-export async function upsertConsumer(db: Db, applicationId: string, consumerId: string, metadata?: ConsumerMetadata): Promise<void> {
+export async function upsertConsumer(db: Executor, applicationId: string, consumerId: string, metadata?: ConsumerMetadata): Promise<void> {
   const now = Date.now();
   const existing = await db
     .selectFrom('consumers')
