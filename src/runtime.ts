@@ -2,6 +2,7 @@
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
 import { loadCatalogue } from './connectors/loader.js';
+import { ConnectionRepository } from './store/connections.js';
 import { Keyring } from './crypto/keyring.js';
 import { loadMasterKey, type LoadedMasterKey } from './crypto/master-key.js';
 import { migrate, openStore, type Store } from './store/database.js';
@@ -57,7 +58,7 @@ export async function openRuntime(config: Config): Promise<Runtime> {
     catalogue,
     publicUrl: config.publicUrl,
     cache: new TenantCache(store.changes),
-    readConnectionRow: store.readConnectionRow,
+    connections: new ConnectionRepository(store.db, store.dialect, keyring, store.readConnectionRow),
     changes: store.changes,
     oauth: { refreshMarginMs: config.refreshMarginSeconds * 1000 },
     flows: { auth0TokenUrl: config.flowsAuth0TokenUrl },

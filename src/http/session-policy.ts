@@ -3,7 +3,6 @@
 // `config.sessionRule`; any route with a `:unified_api` parameter is held to the session's `unified_apis`.
 import type { FastifyRequest } from 'fastify';
 import type { LinkPolicy } from '../vault/connection-view.js';
-import { findConnectionRow } from '../vault/connection-record.js';
 import type { VaultContext } from '../vault/context.js';
 import { VaultError } from '../vault/errors.js';
 import type { SessionSettings } from '../vault/sessions.js';
@@ -87,8 +86,8 @@ export function enforceSessionPolicy(ctx: VaultContext) {
         if (!limits.resourceSettings && (body.configuration?.length || body.custom_mappings?.length)) throw refused(NO_RESOURCE_SETTINGS);
         if (body.enabled === undefined || limits.actions.has('disable')) return;
         // Sending the value it already has (or `true` for a new connection, as Apideck's Vault does to add one) is no change.
-        const row = await findConnectionRow(ctx.db, request.caller!.applicationId, request.caller!.consumerId!, String(params.service_id));
-        const current = row ? row.enabled === 1 : true;
+        const existing = await ctx.connections.find({ applicationId: request.caller!.applicationId, consumerId: request.caller!.consumerId!, serviceId: String(params.service_id) });
+        const current = existing ? existing.enabled : true;
         if (body.enabled !== current) throw noAction('disable');
         return;
       }

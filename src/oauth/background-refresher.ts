@@ -14,21 +14,7 @@ export interface BackgroundRefresherOptions {
 
 export async function refreshDueConnections(ctx: VaultContext, refresher: RefreshCoordinator, options: BackgroundRefresherOptions, log: FastifyBaseLogger): Promise<number> {
   const now = Date.now();
-  const due = await ctx.db
-    .selectFrom('connections')
-    .select(['application_id', 'consumer_id', 'service_id', 'unified_api', 'token_expires_at'])
-    .where('credentials', 'is not', null)
-    .where('auth_status', '=', 'ok')
-    .where('confirmed', '=', 1)
-    .where((eb) =>
-      eb.or([
-        eb.and([eb('token_expires_at', 'is not', null), eb('token_expires_at', '<=', now + ctx.oauth.refreshMarginMs + options.intervalMs)]),
-        eb('updated_at', '<', now - options.staleMs),
-      ]),
-    )
-    .orderBy('token_expires_at')
-    .limit(BATCH)
-    .execute();
+  const due = await ctx.connections.dueForRefresh(now + ctx.oauth.refreshMarginMs + options.intervalMs, now - options.staleMs, BATCH);
   let refreshed = 0;
   for (const row of due) {
     const scope = { applicationId: row.application_id, consumerId: row.consumer_id };

@@ -1,8 +1,8 @@
 // GET /vault/callback: the provider sends the browser back with a code (or an error); exchange, store, redirect.
 import * as oauth from 'oauth4webapi';
 import type { VaultContext } from '../vault/context.js';
-import { blankConnection, loadConnection, writeConnection, type Scope } from '../vault/connection-mutation.js';
-import { upsertConsumer } from '../store/consumers.js';
+import { blankConnection, connectionEvent, connectionKey, loadConnection, sealedSettings, transitionEvents, type Scope } from '../vault/connection-mutation.js';
+import type { ConnectionRecord } from '../store/connection-record.js';
 import { resolveIntegration } from '../vault/integrations.js';
 import { VaultError } from '../vault/errors.js';
 import { callbackUrl } from './authorize.js';
@@ -127,17 +127,25 @@ export async function completeAuthorization(ctx: VaultContext, query: URLSearchP
     return errorRedirect(flow, 'token_exchange_failed', `${def.name} refused the authorization code (${message})`);
   }
 
-  const confirmToken = await ctx.db.transaction().execute(async (trx) => {
-    await upsertConsumer(trx, flow.scope.applicationId, flow.scope.consumerId);
-    // A first authorization reads as Apideck's sequence: created, then updated with the tokens, then callable.
-    let before = await loadConnection(ctx, flow.scope, flow.serviceId, trx);
-    if (!before) before = await writeConnection(ctx, trx, def, flow.unifiedApi, null, blankConnection(flow.scope, def, flow.unifiedApi));
-    const draft = structuredClone(before);
-    applyTokenResponse(def, draft, tokens);
-    draft.confirmed = flow.nonce === null;
-    await writeConnection(ctx, trx, def, flow.unifiedApi, before, draft);
-    return flow.nonce === null ? null : issueConfirmToken(trx, flow.scope, flow.serviceId);
-  });
+  // A first authorization reads as Apideck's sequence: created, then updated with the tokens, then callable.
+  let blank: ConnectionRecord | null = null;
+  let confirmToken: string | null = null;
+  await ctx.connections.update(
+    connectionKey(flow.scope, flow.serviceId),
+    async (draft, tx) => {
+      applyTokenResponse(def, draft, tokens);
+      draft.confirmed = flow.nonce === null;
+      confirmToken = flow.nonce === null ? null : await issueConfirmToken(tx, flow.scope, flow.serviceId);
+    },
+    {
+      sealedSettings: sealedSettings(def),
+      blank: () => structuredClone((blank = blankConnection(flow.scope, def, flow.unifiedApi))),
+      events: (before, after) =>
+        before
+          ? transitionEvents(def, flow.unifiedApi, before, after)
+          : [connectionEvent(def, blank!, 'vault.connection.created', flow.unifiedApi), ...transitionEvents(def, flow.unifiedApi, blank!, after)],
+    },
+  );
   if (confirmToken === null) return flow.redirectUri;
   const url = new URL(flow.redirectUri);
   url.hash = new URLSearchParams({ nonce: flow.nonce!, confirm_token: confirmToken, service_id: flow.serviceId }).toString();

@@ -19,7 +19,8 @@ export interface OAuthClient {
   scopes: string[];
 }
 
-const REQUEST_TIMEOUT_MS = 15_000;
+/** How long one request to a provider's OAuth endpoints may take. */
+export const PROVIDER_TIMEOUT_MS = 15_000;
 
 export function oauthSettings(def: ConnectorDefinition): OAuthSettings {
   if (def.auth_type !== 'oauth2' || !def.oauth) throw new VaultError(400, 'RequestValidationError', `${def.name} does not use OAuth 2.0`);
@@ -81,7 +82,7 @@ export async function oauthClientFor(
     client: { client_id: clientId },
     clientAuth,
     clientId,
-    http: () => ctx.outbound.oauthOptions(REQUEST_TIMEOUT_MS),
+    http: () => ctx.outbound.oauthOptions(PROVIDER_TIMEOUT_MS),
     scopes: appScopes ?? s.scopes,
   };
 }

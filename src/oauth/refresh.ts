@@ -1,15 +1,26 @@
-// Exactly-once token refresh: single-flight in the process, an advisory lock per connection across PostgreSQL
-// instances, a re-read after the lock, and compare-and-swap persistence before any caller sees the new token.
+// Exactly-once token refresh, and a rotated refresh token that is never lost.
+//
+// - Single-flight in the process (one promise per connection), then a lease across processes and instances: a
+//   `refresh_lease_*` column pair taken with one conditional UPDATE. A lease, not a lock held in the database: an
+//   advisory lock or `SELECT … FOR UPDATE` would keep a transaction, and so a pooled connection, open for as long as the
+//   provider takes to answer (up to PROVIDER_TIMEOUT_MS); twenty slow providers would then starve the pool and stall
+//   every other request. A lease costs two short statements and nothing while the provider answers; a process that
+//   dies holding one only delays the next refresh until the lease lapses.
+// - After taking the lease the row is read again: another instance may have refreshed meanwhile.
+// - The provider's answer is written through the connection unit of work as a change of the token fields only,
+//   re-applied to the newest record when a PATCH, a consent or a health write got there first, so both land. It is
+//   dropped when the grant it refreshed is gone (revoked, or replaced by a new authorization): revoke wins.
+import crypto from 'node:crypto';
 import * as oauth from 'oauth4webapi';
-import { sql, type Transaction } from 'kysely';
-import type { Database } from '../store/schema.js';
 import type { VaultEventType } from '../events/outbox.js';
-import type { ConnectionRecord } from '../vault/connection-record.js';
-import { loadConnection, writeConnection, type Scope } from '../vault/connection-mutation.js';
+import type { ConnectionRecord, TokenSet } from '../store/connection-record.js';
+import { UNCHANGED } from '../store/connections.js';
+import { loadConnection, mutateConnection, type Scope } from '../vault/connection-mutation.js';
 import type { VaultContext } from '../vault/context.js';
 import { unprocessable, VaultError } from '../vault/errors.js';
 import type { Integration } from '../vault/integrations.js';
-import { oauthClientFor } from './client.js';
+import { oauthClientFor, PROVIDER_TIMEOUT_MS } from './client.js';
+import { revokeAtProvider } from './revoke.js';
 import { applyTokenResponse, FAILED_REFRESH_RETENTION_MS, needsRefresh } from './tokens.js';
 
 export interface RefreshReason {
@@ -23,9 +34,14 @@ export interface RefreshReason {
 
 export class RefreshFailedError extends VaultError {}
 
-interface Outcome {
-  record: ConnectionRecord;
-  failure: VaultError | null;
+/** A lease outlives the provider call it covers, so it never lapses while its holder still waits for an answer. */
+const LEASE_MS = PROVIDER_TIMEOUT_MS + 15_000;
+const LEASE_POLL_MS = 100;
+
+/** Whether `rec` still holds the grant a refresh started from: not revoked, not replaced by a new authorization. */
+function sameGrant(rec: ConnectionRecord, used: TokenSet): boolean {
+  if (!rec.credentials || rec.authStatus === 'revoked') return false;
+  return used.refresh_token ? rec.credentials.refresh_token === used.refresh_token : rec.credentials.access_token === used.access_token;
 }
 
 function stillNeeded(ctx: VaultContext, current: ConnectionRecord, reason: RefreshReason): boolean {
@@ -72,6 +88,7 @@ function isRejection(error: unknown): error is oauth.ResponseBodyError {
 
 export class RefreshCoordinator {
   private readonly inFlight = new Map<string, { reason: RefreshReason; promise: Promise<ConnectionRecord> }>();
+  private readonly leaseOwner = `${process.pid}:${crypto.randomUUID()}`;
   /** Provider calls made by this process (for logs and tests). */
   refreshes = 0;
 
@@ -92,70 +109,96 @@ export class RefreshCoordinator {
   }
 
   private async run(scope: Scope, integration: Integration, unifiedApi: string, reason: RefreshReason): Promise<ConnectionRecord> {
-    // A failure is recorded on the connection (committed) before it is thrown to the callers.
-    const outcome = await this.attempt(scope, integration, unifiedApi, reason);
-    if (outcome.failure) throw outcome.failure;
-    return outcome.record;
-  }
-
-  private async attempt(scope: Scope, integration: Integration, unifiedApi: string, reason: RefreshReason): Promise<Outcome> {
-    const { ctx } = this;
-    if (ctx.dialect === 'postgres') {
-      return ctx.db.transaction().execute(async (trx) => {
-        const current = await loadConnection(ctx, scope, integration.def.id, trx);
-        if (!current) throw unprocessable('The connection no longer exists');
-        await sql`select pg_advisory_xact_lock(hashtextextended(${current.id}, 0))`.execute(trx);
-        // Another instance may have refreshed while this one waited for the lock.
-        const locked = await loadConnection(ctx, scope, integration.def.id, trx);
-        return this.refreshLocked(integration, unifiedApi, locked!, reason, (write) => write(trx));
-      });
+    const { def } = integration;
+    let current = await this.current(scope, def);
+    if (!stillNeeded(this.ctx, current, reason)) return current;
+    const leased = { id: current.id, applicationId: current.applicationId };
+    const giveUpAt = Date.now() + LEASE_MS + 5_000;
+    while (!(await this.ctx.connections.takeRefreshLease(leased, this.leaseOwner, Date.now() + LEASE_MS))) {
+      if (Date.now() > giveUpAt) throw new VaultError(503, 'ServiceUnavailableError', `Another instance is still refreshing the ${def.name} token; retry`);
+      await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
+      // The holder may have finished: its token is ours too.
+      current = await this.current(scope, def);
+      if (!stillNeeded(this.ctx, current, reason)) return current;
     }
-    // SQLite: one process, so the single-flight above is the lock; the write is its own short transaction.
-    const current = await loadConnection(ctx, scope, integration.def.id);
-    if (!current) throw unprocessable('The connection no longer exists');
-    return this.refreshLocked(integration, unifiedApi, current, reason, (write) => ctx.db.transaction().execute(write));
+    try {
+      current = await this.current(scope, def);
+      if (!stillNeeded(this.ctx, current, reason)) return current;
+      return await this.refreshLeased(scope, integration, unifiedApi, current);
+    } finally {
+      await this.ctx.connections.releaseRefreshLease(leased, this.leaseOwner);
+    }
   }
 
-  private async refreshLocked(
-    integration: Integration,
-    unifiedApi: string,
-    current: ConnectionRecord,
-    reason: RefreshReason,
-    inTransaction: <T>(write: (trx: Transaction<Database>) => Promise<T>) => Promise<T>,
-  ): Promise<Outcome> {
+  private async current(scope: Scope, def: Integration['def']): Promise<ConnectionRecord> {
+    const rec = await loadConnection(this.ctx, scope, def.id);
+    if (!rec) throw unprocessable('The connection no longer exists');
+    if (!rec.credentials) throw unprocessable(`The ${def.name} connection is not authorized`);
+    return rec;
+  }
+
+  /** Calls the provider (no transaction open), then records the answer or the failure as a change of the token fields. */
+  private async refreshLeased(scope: Scope, integration: Integration, unifiedApi: string, current: ConnectionRecord): Promise<ConnectionRecord> {
     const { ctx } = this;
     const { def } = integration;
-    if (!current.credentials) throw unprocessable(`The ${def.name} connection is not authorized`);
-    if (!stillNeeded(ctx, current, reason)) return { record: current, failure: null };
-    const draft = structuredClone(current);
-    const events: VaultEventType[] = [];
-    let failure: VaultError | null = null;
+    const used = current.credentials!;
+    let tokens: oauth.TokenEndpointResponse | null = null;
+    let failure: RefreshFailedError | null = null;
+    let rejection: string | null = null;
     try {
       this.refreshes += 1;
-      applyTokenResponse(def, draft, await requestNewToken(ctx, integration, current));
-      if (current.lastRefreshFailedAt !== null) events.push('vault.connection.token_refresh.recovered');
+      tokens = await requestNewToken(ctx, integration, current);
     } catch (error) {
       // Configuration problems (no OAuth client, missing settings, no refresh token) are not provider failures.
       if (error instanceof VaultError) throw error;
-      const now = Date.now();
-      draft.lastRefreshFailedAt = now;
       if (isRejection(error)) {
-        // For good: no retries until the consumer authorizes again.
-        draft.authStatus = 'invalid';
-        draft.authError = `${error.error}${error.error_description ? `: ${error.error_description}` : ''}`;
-        events.push('vault.connection.token_refresh.failed');
-        failure = new RefreshFailedError(401, 'UnauthorizedError', `${def.name} refused the refresh token`, {
-          type: 'refresh_token_connector_error',
-          message: draft.authError,
-        });
+        rejection = `${error.error}${error.error_description ? `: ${error.error_description}` : ''}`;
+        failure = new RefreshFailedError(401, 'UnauthorizedError', `${def.name} refused the refresh token`, { type: 'refresh_token_connector_error', message: rejection });
       } else {
-        // Transient (network, 5xx): keep the credentials for the retention window and try again later.
-        draft.credentialsExpireAt = current.credentialsExpireAt ?? now + FAILED_REFRESH_RETENTION_MS;
-        if (current.lastRefreshFailedAt === null) events.push('vault.connection.token_refresh.pending');
         failure = new RefreshFailedError(502, 'ConnectorExecutionError', `Could not refresh the ${def.name} token: ${(error as Error).message}`);
       }
     }
-    const record = await inTransaction((trx) => writeConnection(ctx, trx, def, unifiedApi, current, draft, events));
-    return { record, failure };
+    const { record, written } = await mutateConnection(
+      ctx,
+      scope,
+      def,
+      unifiedApi,
+      { create: false, extraEvents: (before) => refreshEvents(before!, tokens !== null, rejection !== null) },
+      (draft) => {
+        if (!sameGrant(draft, used)) return UNCHANGED;
+        if (tokens) return applyTokenResponse(def, draft, tokens);
+        const now = Date.now();
+        if (rejection !== null) {
+          // For good: no retries until the consumer authorizes again.
+          draft.authStatus = 'invalid';
+          draft.authError = rejection;
+        } else {
+          // Transient (network, 5xx): keep the credentials for the retention window and try again later.
+          draft.credentialsExpireAt = draft.credentialsExpireAt ?? now + FAILED_REFRESH_RETENTION_MS;
+        }
+        draft.lastRefreshFailedAt = now;
+      },
+    );
+    if (!written) {
+      // Revoked or authorized anew while the provider answered: the new tokens belong to a grant nobody holds any more.
+      if (tokens) await this.discard(integration, current, tokens);
+      if (record.credentials && record.authStatus === 'ok') return record;
+      throw unprocessable(`The ${def.name} connection was revoked while its token was being refreshed; the consumer must authorize it again`);
+    }
+    if (failure) throw failure;
+    return record;
   }
+
+  private async discard(integration: Integration, current: ConnectionRecord, tokens: oauth.TokenEndpointResponse): Promise<void> {
+    const orphan = structuredClone(current);
+    applyTokenResponse(integration.def, orphan, tokens);
+    await revokeAtProvider(this.ctx, integration, orphan).catch(() => {});
+  }
+}
+
+/** The events of a refresh's outcome, from the record it changed. */
+function refreshEvents(before: ConnectionRecord, succeeded: boolean, rejected: boolean): VaultEventType[] {
+  if (succeeded) return before.lastRefreshFailedAt !== null ? ['vault.connection.token_refresh.recovered'] : [];
+  if (rejected) return ['vault.connection.token_refresh.failed'];
+  return before.lastRefreshFailedAt === null ? ['vault.connection.token_refresh.pending'] : [];
 }

@@ -1,6 +1,6 @@
 // Operations on a connection's OAuth tokens: fresh credentials for callers, forced refresh, token grants, revocation.
 import * as oauth from 'oauth4webapi';
-import type { ConnectionRecord } from '../vault/connection-record.js';
+import type { ConnectionRecord } from '../store/connection-record.js';
 import { loadConnection, mutateConnection, type Scope } from '../vault/connection-mutation.js';
 import { stateOfRecord } from '../vault/connection-view.js';
 import type { VaultContext } from '../vault/context.js';

@@ -1,7 +1,7 @@
 // What a token response changes on a connection.
 import type { TokenEndpointResponse } from 'oauth4webapi';
 import type { ConnectorDefinition } from '../connectors/types.js';
-import type { ConnectionRecord } from '../vault/connection-record.js';
+import type { ConnectionRecord } from '../store/connection-record.js';
 
 /** Retention of credentials whose refresh keeps failing (Apideck keeps them 48 h). */
 export const FAILED_REFRESH_RETENTION_MS = 48 * 3600 * 1000;

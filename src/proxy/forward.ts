@@ -7,8 +7,7 @@ import type { Agent, Dispatcher } from 'undici';
 import type { ConnectorDefinition } from '../connectors/types.js';
 import type { RefreshCoordinator } from '../oauth/refresh.js';
 import { withUsableToken } from '../oauth/tokens-service.js';
-import { findConnectionRow, type ConnectionRecord } from '../vault/connection-record.js';
-import { DecodedConnections } from '../vault/decoded-connections.js';
+import type { ConnectionRecord } from '../store/connection-record.js';
 import type { Scope } from '../vault/connection-mutation.js';
 import { stateOfRecord } from '../vault/connection-view.js';
 import type { VaultContext } from '../vault/context.js';
@@ -119,16 +118,12 @@ async function readBody(body: Readable): Promise<Buffer> {
 }
 
 export class Forwarder {
-  private readonly decoded: DecodedConnections;
-
   constructor(
     private readonly ctx: VaultContext,
     private readonly refresher: RefreshCoordinator,
     private readonly agent: Agent,
     private readonly onError: (error: unknown, what: string) => void = () => {},
-  ) {
-    this.decoded = new DecodedConnections(ctx.keyring);
-  }
+  ) {}
 
   async forward(call: ProxyCall, trace: ProxyTrace): Promise<ProxyResult> {
     const prepared = await this.prepare(call, trace);
@@ -165,16 +160,14 @@ export class Forwarder {
   private async prepare(call: ProxyCall, trace: ProxyTrace): Promise<Prepared> {
     const { ctx } = this;
     const { applicationId, consumerId } = call.scope;
-    const row = ctx.readConnectionRow
-      ? ctx.readConnectionRow(applicationId, consumerId, call.serviceId)
-      : await findConnectionRow(ctx.db, applicationId, consumerId, call.serviceId);
-    if (!row) throw notFound('connection', `${call.unifiedApi ?? '*'}+${call.serviceId}`);
-    const unifiedApi = call.unifiedApi ?? row.unified_api;
+    const found = await ctx.connections.findForCall({ applicationId, consumerId, serviceId: call.serviceId });
+    if (!found) throw notFound('connection', `${call.unifiedApi ?? '*'}+${call.serviceId}`);
+    const unifiedApi = call.unifiedApi ?? found.unifiedApi;
     trace.unifiedApi = unifiedApi;
     const integration = await resolveIntegration(ctx, call.scope.applicationId, unifiedApi, call.serviceId);
     const { def } = integration;
     trace.serviceName = def.name;
-    let rec = await this.decoded.decode(row);
+    let rec = found;
     if (!rec.enabled) throw unprocessable(`The ${def.name} connection is disabled`);
     const injecting = call.downstreamAuthorization === null;
     if (injecting) {

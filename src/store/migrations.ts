@@ -347,6 +347,19 @@ function oauthBrowserBinding(): Migration {
   };
 }
 
+/**
+ * The refresh lease: which process may call the provider to refresh this connection's token, and until when. Taken
+ * with a conditional UPDATE, so no transaction or pooled connection is held while the provider answers.
+ */
+function refreshLease(): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('connections').addColumn('refresh_lease_owner', 'text').execute();
+      await db.schema.alterTable('connections').addColumn('refresh_lease_until', 'bigint').execute();
+    },
+  };
+}
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     async getMigrations() {
@@ -358,6 +371,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0005_proxy': proxy(dialect),
         '0006_rate_limits': rateLimits(),
         '0007_oauth_browser_binding': oauthBrowserBinding(),
+        '0008_refresh_lease': refreshLease(),
       };
     },
   };

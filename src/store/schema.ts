@@ -84,6 +84,9 @@ export interface ConnectionsTable {
   credentials_expire_at: number | null;
   last_refresh_failed_at: number | null;
   last_downstream_error_at: number | null;
+  /** The process refreshing the token now (see oauth/refresh.ts); not part of the versioned record. */
+  refresh_lease_owner: string | null;
+  refresh_lease_until: number | null;
   version: number;
   created_at: number;
   updated_at: number;

@@ -1,19 +1,12 @@
-// One place where a connection changes: consumer upsert, CAS write and the events of the transition, in one transaction.
-import type { Transaction } from 'kysely';
+// The domain's side of the connection unit of work (store/connections.ts): who the connection belongs to, how a
+// missing one starts, which settings are sealed, and which events a transition emits.
 import type { ConnectorDefinition } from '../connectors/types.js';
 import { outboxEvent, type VaultEventType } from '../events/outbox.js';
-import { insertEvents } from '../store/outbox.js';
-import type { Database } from '../store/schema.js';
-import {
-  decodeConnection,
-  findConnectionRow,
-  insertConnection,
-  updateConnection,
-  type ConnectionRecord,
-} from './connection-record.js';
+import type { ConnectionRecord } from '../store/connection-record.js';
+import type { ConnectionChange, ConnectionKey } from '../store/connections.js';
+import type { OutboxRow } from '../store/outbox.js';
 import { consumerConnectionView, stateOfRecord, type LinkPolicy } from './connection-view.js';
 import type { VaultContext } from './context.js';
-import { upsertConsumer } from '../store/consumers.js';
 import { notFound } from './errors.js';
 import { newId } from './ids.js';
 
@@ -26,6 +19,21 @@ export interface Scope {
   links?: LinkPolicy;
   /** Set for session callers: false when the session's OAuth flows may complete in another browser. */
   browserBinding?: boolean;
+}
+
+export const connectionKey = (scope: Scope, serviceId: string): ConnectionKey => ({
+  applicationId: scope.applicationId,
+  consumerId: scope.consumerId,
+  serviceId,
+});
+
+const sealed = new WeakMap<ConnectorDefinition, ReadonlySet<string>>();
+
+/** The settings of `def` that are sealed at rest: its sensitive form fields. */
+export function sealedSettings(def: ConnectorDefinition): ReadonlySet<string> {
+  let ids = sealed.get(def);
+  if (!ids) sealed.set(def, (ids = new Set(def.form_fields.filter((f) => f.sensitive).map((f) => f.id))));
+  return ids;
 }
 
 export function blankConnection(scope: Scope, def: ConnectorDefinition, unifiedApi: string): ConnectionRecord {
@@ -56,67 +64,66 @@ export function blankConnection(scope: Scope, def: ConnectorDefinition, unifiedA
   };
 }
 
-export async function loadConnection(ctx: VaultContext, scope: Scope, serviceId: string, db = ctx.db): Promise<ConnectionRecord | null> {
-  const row = await findConnectionRow(db, scope.applicationId, scope.consumerId, serviceId);
-  return row ? decodeConnection(ctx.keyring, row, db) : null;
+/** The connection, decoded; shared with other readers, so never mutate it (changes go through mutateConnection). */
+export function loadConnection(ctx: VaultContext, scope: Scope, serviceId: string): Promise<ConnectionRecord | null> {
+  return ctx.connections.find(connectionKey(scope, serviceId));
 }
 
-export interface MutationResult {
-  record: ConnectionRecord;
-  created: boolean;
-}
-
-/**
- * Writes `draft` (inserting it when `before` is null) with compare-and-swap, then appends the events the transition
- * warrants: created/updated, disabled, callable, plus `extraEvents`.
- */
-export async function writeConnection(
-  ctx: VaultContext,
-  trx: Transaction<Database>,
-  def: ConnectorDefinition,
-  unifiedApi: string,
-  before: ConnectionRecord | null,
-  draft: ConnectionRecord,
-  extraEvents: VaultEventType[] = [],
-): Promise<ConnectionRecord> {
-  const saved = before ? await updateConnection(ctx.keyring, def, draft, trx) : await insertConnection(ctx.keyring, def, draft, trx);
-  const events: VaultEventType[] = [before ? 'vault.connection.updated' : 'vault.connection.created'];
-  if (before?.enabled && !saved.enabled) events.push('vault.connection.disabled');
-  const wasCallable = before ? stateOfRecord(def, before) === 'callable' : false;
-  if (!wasCallable && stateOfRecord(def, saved) === 'callable') events.push('vault.connection.callable');
-  events.push(...extraEvents);
-  const entity = consumerConnectionView(def, saved, unifiedApi);
-  await insertEvents(trx, events.map((type) => outboxEvent(saved.applicationId, type, entity)));
-  return saved;
-}
-
-/** Applies `change` to the connection (creating it when `create` is set) inside one transaction; see writeConnection. */
-export async function mutateConnection(
-  ctx: VaultContext,
-  scope: Scope,
-  def: ConnectorDefinition,
-  unifiedApi: string,
-  options: { create: boolean; extraEvents?: VaultEventType[] },
-  change: (rec: ConnectionRecord, trx: Transaction<Database>) => void | Promise<void>,
-): Promise<MutationResult> {
-  return ctx.db.transaction().execute(async (trx) => {
-    await upsertConsumer(trx, scope.applicationId, scope.consumerId);
-    const before = await loadConnection(ctx, scope, def.id, trx);
-    if (!before && !options.create) throw notFound('connection', `${unifiedApi}+${def.id}`);
-    const draft = before ? structuredClone(before) : blankConnection(scope, def, unifiedApi);
-    await change(draft, trx);
-    const record = await writeConnection(ctx, trx, def, unifiedApi, before, draft, options.extraEvents);
-    return { record, created: !before };
-  });
-}
-
-export async function emit(
-  trx: Transaction<Database>,
+/** One event about a connection, with its consumer view as the entity. */
+export function connectionEvent(
   def: ConnectorDefinition,
   rec: ConnectionRecord,
   type: VaultEventType,
   unifiedApi = rec.unifiedApi,
   extra: Record<string, unknown> = {},
-): Promise<void> {
-  await insertEvents(trx, [outboxEvent(rec.applicationId, type, { ...consumerConnectionView(def, rec, unifiedApi), ...extra })]);
+): OutboxRow {
+  return outboxEvent(rec.applicationId, type, { ...consumerConnectionView(def, rec, unifiedApi), ...extra });
+}
+
+/** The events a write warrants: created/updated, disabled, callable, then `extra`. */
+export function transitionEvents(def: ConnectorDefinition, unifiedApi: string, before: ConnectionRecord | null, after: ConnectionRecord, extra: VaultEventType[] = []): OutboxRow[] {
+  const types: VaultEventType[] = [before ? 'vault.connection.updated' : 'vault.connection.created'];
+  if (before?.enabled && !after.enabled) types.push('vault.connection.disabled');
+  const wasCallable = before ? stateOfRecord(def, before) === 'callable' : false;
+  if (!wasCallable && stateOfRecord(def, after) === 'callable') types.push('vault.connection.callable');
+  types.push(...extra);
+  const entity = consumerConnectionView(def, after, unifiedApi);
+  return types.map((type) => outboxEvent(after.applicationId, type, entity));
+}
+
+export interface MutationOptions {
+  /** Create the connection when it does not exist (otherwise: 404). */
+  create: boolean;
+  /** Events to emit after the transition's own; a function sees the records before and after. */
+  extraEvents?: VaultEventType[] | ((before: ConnectionRecord | null, after: ConnectionRecord) => VaultEventType[]);
+}
+
+export interface MutationResult {
+  record: ConnectionRecord;
+  before: ConnectionRecord | null;
+  created: boolean;
+  /** False when the change found nothing to do (returned UNCHANGED). */
+  written: boolean;
+}
+
+/**
+ * Applies `change` to the connection through the unit of work: one transaction, compare-and-swap, the transition's
+ * events in the outbox, and `change` applied again to the newer record when another writer got there first.
+ */
+export async function mutateConnection(
+  ctx: VaultContext,
+  scope: Scope,
+  def: ConnectorDefinition,
+  unifiedApi: string,
+  options: MutationOptions,
+  change: ConnectionChange,
+): Promise<MutationResult> {
+  const { extraEvents } = options;
+  const result = await ctx.connections.update(connectionKey(scope, def.id), change, {
+    sealedSettings: sealedSettings(def),
+    blank: options.create ? () => blankConnection(scope, def, unifiedApi) : undefined,
+    events: (before, after) => transitionEvents(def, unifiedApi, before, after, typeof extraEvents === 'function' ? extraEvents(before, after) : extraEvents),
+  });
+  if (!result) throw notFound('connection', `${unifiedApi}+${def.id}`);
+  return result;
 }

@@ -2,7 +2,7 @@
 import type { ConnectorDefinition, FormField } from '../connectors/types.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { signAuthorizeState } from './authorize-state.js';
-import type { ConnectionRecord } from './connection-record.js';
+import type { ConnectionRecord } from '../store/connection-record.js';
 import { connectionState, integrationState } from './connection-state.js';
 import { iso } from './ids.js';
 

@@ -1,9 +1,10 @@
 // The Vault connection operations, one function per API operation; routes only call these.
 import type { ConnectorDefinition } from '../connectors/types.js';
-import type { Transaction } from 'kysely';
-import type { Database } from '../store/schema.js';
-import { decodeConnection, insertConnection, type ConnectionRecord, type StoredConfiguration } from './connection-record.js';
-import { blankConnection, emit, loadConnection, mutateConnection, type Scope } from './connection-mutation.js';
+import type { ConnectionRecord, StoredConfiguration } from '../store/connection-record.js';
+import { deleteOwned } from '../store/connections.js';
+import type { Executor } from '../store/database.js';
+import { insertEvents } from '../store/outbox.js';
+import { blankConnection, connectionEvent, connectionKey, loadConnection, mutateConnection, sealedSettings, type Scope } from './connection-mutation.js';
 import { missingRequiredSettings } from './connection-state.js';
 import { connectionView, stateOfRecord, type LinkPolicy, type ViewExtras } from './connection-view.js';
 import { addConsent, consentStateAfter, listConsents } from './consents.js';
@@ -64,15 +65,7 @@ export async function listConnections(
   if (filter.api) checkUnifiedApi(filter.api);
   const integrations = await enabledIntegrations(ctx, applicationId);
   const records = new Map<string, ConnectionRecord>();
-  if (consumerId) {
-    const rows = await ctx.db
-      .selectFrom('connections')
-      .selectAll()
-      .where('application_id', '=', applicationId)
-      .where('consumer_id', '=', consumerId)
-      .execute();
-    for (const row of rows) records.set(row.service_id, await decodeConnection(ctx.keyring, row));
-  }
+  if (consumerId) for (const rec of await ctx.connections.listForConsumer(applicationId, consumerId)) records.set(rec.serviceId, rec);
   const out: Record<string, unknown>[] = [];
   for (const integration of integrations) {
     const rec = records.get(integration.def.id) ?? null;
@@ -125,7 +118,7 @@ function mergeConfiguration(current: StoredConfiguration[], patch: StoredConfigu
   return next;
 }
 
-async function applyPatch(ctx: VaultContext, scope: Scope, def: ConnectorDefinition, unifiedApi: string, rec: ConnectionRecord, patch: ConnectionPatch, trx: Transaction<Database>) {
+async function applyPatch(ctx: VaultContext, scope: Scope, def: ConnectorDefinition, unifiedApi: string, rec: ConnectionRecord, patch: ConnectionPatch, trx: Executor) {
   if (patch.enabled !== undefined) rec.enabled = patch.enabled;
   if (patch.settings) {
     const merged = mergeSettings(def, rec.settings, patch.settings);
@@ -184,31 +177,30 @@ export async function saveConnection(ctx: VaultContext, scope: Scope, unifiedApi
   const integration = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
   const { def } = integration;
   const check = await checkNewCredentials(ctx, scope, def, patch);
-  await mutateConnection(ctx, scope, def, unifiedApi, { create: true }, async (rec, trx) => {
+  const { record } = await mutateConnection(ctx, scope, def, unifiedApi, { create: true }, async (rec, trx) => {
     await applyPatch(ctx, scope, def, unifiedApi, rec, patch, trx);
     applyCheck(rec, check);
   });
   // The refusal is recorded (state `invalid`) and reported with the provider's own message.
   if (check && !check.accepted) throw credentialsRejected(def.name, check.status, check.message);
-  return view(ctx, scope, integration, unifiedApi, await loadConnection(ctx, scope, serviceId));
+  return view(ctx, scope, integration, unifiedApi, record);
 }
 
 /** Deletes credentials, settings, consents and mappings; emits `vault.connection.deleted`. */
 export async function deleteConnection(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string): Promise<void> {
   const { def } = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
-  await ctx.db.transaction().execute(async (trx) => {
-    const rec = await loadConnection(ctx, scope, serviceId, trx);
-    if (!rec) throw notFound('connection', `${unifiedApi}+${serviceId}`);
-    await removeConnection(trx, def, rec, unifiedApi);
-  });
+  const removed = await ctx.connections.remove(connectionKey(scope, serviceId), (rec) => [deletedEvent(def, rec, unifiedApi)]);
+  if (!removed) throw notFound('connection', `${unifiedApi}+${serviceId}`);
 }
 
-export async function removeConnection(trx: Transaction<Database>, def: ConnectorDefinition, rec: ConnectionRecord, unifiedApi = rec.unifiedApi): Promise<void> {
-  const owner = (q: any) => q.where('application_id', '=', rec.applicationId).where('consumer_id', '=', rec.consumerId).where('service_id', '=', rec.serviceId);
-  await owner(trx.deleteFrom('connections')).execute();
-  await owner(trx.deleteFrom('consents')).execute();
-  await owner(trx.deleteFrom('custom_mappings')).execute();
-  await emit(trx, def, { ...rec, enabled: false, settings: {}, credentials: null }, 'vault.connection.deleted', unifiedApi, { state: 'available' });
+/** `vault.connection.deleted`: the entity as it is now, gone (state `available`), with nothing of its secrets. */
+const deletedEvent = (def: ConnectorDefinition, rec: ConnectionRecord, unifiedApi = rec.unifiedApi) =>
+  connectionEvent(def, { ...rec, enabled: false, settings: {}, credentials: null }, 'vault.connection.deleted', unifiedApi, { state: 'available' });
+
+/** Deletes a connection and what it owns inside a caller's transaction (a consumer's deletion). */
+export async function removeConnection(trx: Executor, def: ConnectorDefinition, rec: ConnectionRecord, unifiedApi = rec.unifiedApi): Promise<void> {
+  await deleteOwned(trx, connectionKey(rec, rec.serviceId));
+  await insertEvents(trx, [deletedEvent(def, rec, unifiedApi)]);
 }
 
 export interface ImportData {
@@ -252,27 +244,24 @@ export async function migrateConnection(ctx: VaultContext, scope: Scope, unified
     });
   }
   const target = await resolveIntegration(ctx, scope.applicationId, unifiedApi, targetServiceId);
-  const migrated = await ctx.db.transaction().execute(async (trx) => {
-    const from = await loadConnection(ctx, scope, serviceId, trx);
-    const existing = await loadConnection(ctx, scope, targetServiceId, trx);
-    if (!from) {
-      if (existing) return existing; // a retry after success
-      throw notFound('connection', `${unifiedApi}+${serviceId}`);
-    }
-    if (existing) throw conflict('A connection already exists for the target connector');
-    const fresh = blankConnection(scope, target.def, unifiedApi);
-    const moved: ConnectionRecord = { ...from, id: fresh.id, serviceId: targetServiceId, unifiedApi, version: 0, createdAt: fresh.createdAt };
-    const saved = await insertConnection(ctx.keyring, target.def, moved, trx);
-    await trx.updateTable('consents').set({ service_id: targetServiceId })
-      .where('application_id', '=', scope.applicationId).where('consumer_id', '=', scope.consumerId).where('service_id', '=', serviceId).execute();
-    await trx.updateTable('custom_mappings').set({ service_id: targetServiceId })
-      .where('application_id', '=', scope.applicationId).where('consumer_id', '=', scope.consumerId).where('service_id', '=', serviceId).execute();
-    await emit(trx, target.def, saved, 'vault.connection.created', unifiedApi);
-    await trx.deleteFrom('connections').where('id', '=', from.id).where('application_id', '=', scope.applicationId).execute();
-    await emit(trx, source.def, { ...from, enabled: false, settings: {}, credentials: null }, 'vault.connection.deleted', unifiedApi, { state: 'available' });
-    await emit(trx, target.def, saved, 'vault.connection.migrated', unifiedApi, { migrated_from: serviceId });
-    return saved;
-  });
+  const migrated = await ctx.connections.move(
+    connectionKey(scope, serviceId),
+    connectionKey(scope, targetServiceId),
+    (from) => {
+      const fresh = blankConnection(scope, target.def, unifiedApi);
+      return { ...from, id: fresh.id, serviceId: targetServiceId, unifiedApi, createdAt: fresh.createdAt };
+    },
+    {
+      sealedSettings: sealedSettings(target.def),
+      events: (from, moved) => [
+        connectionEvent(target.def, moved, 'vault.connection.created', unifiedApi),
+        deletedEvent(source.def, from, unifiedApi),
+        connectionEvent(target.def, moved, 'vault.connection.migrated', unifiedApi, { migrated_from: serviceId }),
+      ],
+      targetExists: () => conflict('A connection already exists for the target connector'),
+    },
+  );
+  if (!migrated) throw notFound('connection', `${unifiedApi}+${serviceId}`);
   return view(ctx, scope, target, unifiedApi, migrated);
 }
 

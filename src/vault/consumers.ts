@@ -1,7 +1,7 @@
 // Consumers of an application: list/search, detail with connections, metadata, deletion and request stats.
 import { sql } from 'kysely';
 import type { VaultContext } from './context.js';
-import { decodeConnection } from './connection-record.js';
+import { decodeConnection } from '../store/connection-record.js';
 import { consumerConnectionView } from './connection-view.js';
 import { removeConnection } from './connections.js';
 import { consumerMetadata, upsertConsumer, type ConsumerMetadata } from '../store/consumers.js';

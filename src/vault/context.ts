@@ -2,7 +2,8 @@ import type { Kysely } from 'kysely';
 import type { Catalogue } from '../connectors/loader.js';
 import type { ConnectorDefinition } from '../connectors/types.js';
 import type { Keyring } from '../crypto/keyring.js';
-import type { Dialect, Store } from '../store/database.js';
+import type { Dialect } from '../store/database.js';
+import type { ConnectionRepository } from '../store/connections.js';
 import type { Database } from '../store/schema.js';
 import type { ChangeFeed } from '../store/change-feed.js';
 import type { TenantCache } from './tenant-cache.js';
@@ -31,8 +32,8 @@ export interface VaultContext {
   verifier: CredentialVerifier | null;
   /** The Flows Vault API: where AUTH0 `OAUTH_APP` connections get their tokens (`{domain}` is the setup's). */
   flows: { auth0TokenUrl: string };
-  /** SQLite: a synchronous read of one connection row on a read-only connection (the proxy's hot path). */
-  readConnectionRow?: Store['readConnectionRow'];
+  /** The connections repository and its unit of work: every read and change of a connection goes through it. */
+  connections: ConnectionRepository;
   /** The one client calls carrying a credential go out on, with the policy of where they may go. */
   outbound: GuardedClient;
 }

@@ -1,11 +1,9 @@
 // Custom mappings: a consumer's JSONPath for a target field `<unified_api>+<resource>+<key>`.
-import type { Kysely, Transaction } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Executor } from '../store/database.js';
+import { deleteMapping, findMappingRow, listMappingRows, writeMapping, writeMappingForConsumer, type MappingKey, type MappingRow } from '../store/custom-mappings.js';
 import type { CustomMappingView } from './connection-view.js';
 import { badRequest, notFound } from './errors.js';
 import type { Scope } from './connection-mutation.js';
-
-type Db = Kysely<Database> | Transaction<Database>;
 
 const TARGET = /^([a-z-]+)\+([A-Za-z0-9_-]+)\+([A-Za-z0-9_.\-[\]]+)$/;
 
@@ -23,7 +21,7 @@ export function checkJsonPath(value: unknown): string {
   return value;
 }
 
-function toView(row: { target_field_id: string; value: string; consumer_id: string }): CustomMappingView {
+function toView(row: MappingRow): CustomMappingView {
   const key = row.target_field_id.split('+')[2];
   return {
     id: row.target_field_id,
@@ -38,36 +36,28 @@ function toView(row: { target_field_id: string; value: string; consumer_id: stri
   };
 }
 
-export async function listCustomMappings(db: Db, scope: Scope, unifiedApi: string, serviceId: string, resource?: string): Promise<CustomMappingView[]> {
-  let query = db
-    .selectFrom('custom_mappings')
-    .select(['target_field_id', 'value', 'consumer_id'])
-    .where('application_id', '=', scope.applicationId)
-    .where('consumer_id', '=', scope.consumerId)
-    .where('unified_api', '=', unifiedApi)
-    .where('service_id', '=', serviceId);
-  if (resource) query = query.where('target_field_id', 'like', `${unifiedApi}+${resource}+%`);
-  const rows = await query.orderBy('target_field_id').execute();
+const mappingKey = (scope: Scope, unifiedApi: string, serviceId: string): MappingKey => ({
+  applicationId: scope.applicationId,
+  consumerId: scope.consumerId,
+  unifiedApi,
+  serviceId,
+});
+
+export async function listCustomMappings(db: Executor, scope: Scope, unifiedApi: string, serviceId: string, resource?: string): Promise<CustomMappingView[]> {
+  const rows = await listMappingRows(db, mappingKey(scope, unifiedApi, serviceId), resource ? `${unifiedApi}+${resource}+` : undefined);
   return rows.map(toView);
 }
 
-export async function getCustomMapping(db: Db, scope: Scope, unifiedApi: string, serviceId: string, targetFieldId: string): Promise<CustomMappingView> {
+export async function getCustomMapping(db: Executor, scope: Scope, unifiedApi: string, serviceId: string, targetFieldId: string): Promise<CustomMappingView> {
   parseTargetFieldId(unifiedApi, targetFieldId);
-  const row = await db
-    .selectFrom('custom_mappings')
-    .select(['target_field_id', 'value', 'consumer_id'])
-    .where('application_id', '=', scope.applicationId)
-    .where('consumer_id', '=', scope.consumerId)
-    .where('unified_api', '=', unifiedApi)
-    .where('service_id', '=', serviceId)
-    .where('target_field_id', '=', targetFieldId)
-    .executeTakeFirst();
+  const row = await findMappingRow(db, mappingKey(scope, unifiedApi, serviceId), targetFieldId);
   if (!row) throw notFound('custom mapping', targetFieldId);
   return toView(row);
 }
 
+/** Inside a connection's unit of work (a PATCH carrying `custom_mappings`). */
 export async function putCustomMapping(
-  db: Db,
+  tx: Executor,
   scope: Scope,
   unifiedApi: string,
   serviceId: string,
@@ -77,49 +67,27 @@ export async function putCustomMapping(
 ): Promise<CustomMappingView> {
   parseTargetFieldId(unifiedApi, targetFieldId);
   const path = checkJsonPath(value);
-  const now = Date.now();
-  const where = {
-    application_id: scope.applicationId,
-    consumer_id: scope.consumerId,
-    unified_api: unifiedApi,
-    service_id: serviceId,
-    target_field_id: targetFieldId,
-  };
-  const existing = await db
-    .selectFrom('custom_mappings')
-    .select('value')
-    .where('application_id', '=', where.application_id)
-    .where('consumer_id', '=', where.consumer_id)
-    .where('unified_api', '=', unifiedApi)
-    .where('service_id', '=', serviceId)
-    .where('target_field_id', '=', targetFieldId)
-    .executeTakeFirst();
-  if (!existing && mode === 'update') throw notFound('custom mapping', targetFieldId);
-  if (existing) {
-    await db
-      .updateTable('custom_mappings')
-      .set({ value: path, updated_at: now })
-      .where('application_id', '=', where.application_id)
-      .where('consumer_id', '=', where.consumer_id)
-      .where('unified_api', '=', unifiedApi)
-      .where('service_id', '=', serviceId)
-      .where('target_field_id', '=', targetFieldId)
-      .execute();
-  } else {
-    await db.insertInto('custom_mappings').values({ ...where, value: path, created_at: now, updated_at: now }).execute();
-  }
+  if (!(await writeMapping(tx, mappingKey(scope, unifiedApi, serviceId), targetFieldId, path, mode))) throw notFound('custom mapping', targetFieldId);
   return toView({ target_field_id: targetFieldId, value: path, consumer_id: scope.consumerId });
 }
 
-export async function deleteCustomMapping(db: Db, scope: Scope, unifiedApi: string, serviceId: string, targetFieldId: string): Promise<void> {
+/** The custom-mappings API: a mapping may exist before its connection does; the consumer is created with it. */
+export async function saveCustomMapping(
+  db: Executor,
+  scope: Scope,
+  unifiedApi: string,
+  serviceId: string,
+  targetFieldId: string,
+  value: unknown,
+  mode: 'create' | 'update',
+): Promise<CustomMappingView> {
   parseTargetFieldId(unifiedApi, targetFieldId);
-  const result = await db
-    .deleteFrom('custom_mappings')
-    .where('application_id', '=', scope.applicationId)
-    .where('consumer_id', '=', scope.consumerId)
-    .where('unified_api', '=', unifiedApi)
-    .where('service_id', '=', serviceId)
-    .where('target_field_id', '=', targetFieldId)
-    .executeTakeFirst();
-  if (Number(result.numDeletedRows) === 0) throw notFound('custom mapping', targetFieldId);
+  const path = checkJsonPath(value);
+  if (!(await writeMappingForConsumer(db, mappingKey(scope, unifiedApi, serviceId), targetFieldId, path, mode))) throw notFound('custom mapping', targetFieldId);
+  return toView({ target_field_id: targetFieldId, value: path, consumer_id: scope.consumerId });
+}
+
+export async function deleteCustomMapping(db: Executor, scope: Scope, unifiedApi: string, serviceId: string, targetFieldId: string): Promise<void> {
+  parseTargetFieldId(unifiedApi, targetFieldId);
+  if (!(await deleteMapping(db, mappingKey(scope, unifiedApi, serviceId), targetFieldId))) throw notFound('custom mapping', targetFieldId);
 }

@@ -2,28 +2,16 @@
 // 502/503/504, cleared by the next call the provider answers. Only transitions write (a conditional UPDATE, so among
 // concurrent calls exactly one wins and emits the event); a call that changes nothing costs no write.
 import type { ConnectorDefinition } from '../connectors/types.js';
-import type { ConnectionRecord } from './connection-record.js';
-import { emit } from './connection-mutation.js';
+import type { ConnectionRecord } from '../store/connection-record.js';
+import { connectionEvent } from './connection-mutation.js';
 import type { VaultContext } from './context.js';
 
 /** The provider answered: a 502/503/504 counts as unreachable, anything else as reachable. */
 export const isDownstreamFailureStatus = (status: number) => status === 502 || status === 503 || status === 504;
 
-async function transition(ctx: VaultContext, def: ConnectorDefinition, rec: ConnectionRecord, unifiedApi: string, failed: boolean): Promise<boolean> {
-  const now = Date.now();
-  return ctx.db.transaction().execute(async (trx) => {
-    const result = await trx
-      .updateTable('connections')
-      .set({ last_downstream_error_at: failed ? now : null, updated_at: now })
-      .where('id', '=', rec.id)
-      .where('application_id', '=', rec.applicationId)
-      .where('last_downstream_error_at', failed ? 'is' : 'is not', null)
-      .executeTakeFirst();
-    if (Number(result.numUpdatedRows) !== 1) return false;
-    const after = { ...rec, lastDownstreamErrorAt: failed ? now : null, updatedAt: now };
-    await emit(trx, def, after, failed ? 'vault.connection.downstream.degraded' : 'vault.connection.downstream.recovered', unifiedApi);
-    return true;
-  });
+function transition(ctx: VaultContext, def: ConnectorDefinition, rec: ConnectionRecord, unifiedApi: string, failed: boolean): Promise<boolean> {
+  const type = failed ? 'vault.connection.downstream.degraded' : 'vault.connection.downstream.recovered';
+  return ctx.connections.markDownstream(rec, failed, (after) => [connectionEvent(def, after, type, unifiedApi)]);
 }
 
 /** Records the outcome of one provider call; returns whether it changed the connection's health. */

@@ -163,7 +163,7 @@ describe.each(backends)('secrets at rest (%s)', (backend) => {
     expect(byId.get('crm+salesforce').integration_state).toBe('configured');
     // And the domain can open them.
     const rows = await coffer.runtime.store.db.selectFrom('connections').selectAll().where('application_id', '=', coffer.appId).execute();
-    const { decodeConnection } = await import('../../src/vault/connection-record.js');
+    const { decodeConnection } = await import('../../src/store/connection-record.js');
     const decoded = new Map(await Promise.all(rows.map(async (r) => [r.service_id, await decodeConnection(coffer.runtime.ctx.keyring, r)] as const)));
     expect(decoded.get('pipedrive')!.settings.api_key).toBe(secrets.pipedriveApiKey);
     expect(decoded.get('zendesk')!.settings.api_key).toBe(secrets.zendeskApiKey);

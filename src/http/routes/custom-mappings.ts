@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { VaultContext } from '../../vault/context.js';
 import { listServiceCustomMappings } from '../../vault/connections.js';
-import { deleteCustomMapping, getCustomMapping, putCustomMapping } from '../../vault/custom-mappings.js';
+import { deleteCustomMapping, getCustomMapping, saveCustomMapping } from '../../vault/custom-mappings.js';
 import { resolveIntegration } from '../../vault/integrations.js';
-import { upsertConsumer } from '../../store/consumers.js';
 import { scopeOf } from '../auth.js';
 import { ok } from '../envelope.js';
 import { ConnectionParams, CustomMappingRequest, TargetFieldParams } from '../schemas.js';
@@ -31,11 +30,7 @@ export function customMappingRoutes(ctx: VaultContext): FastifyPluginAsyncTypebo
       app[method](path, { schema: { params: TargetFieldParams, body: CustomMappingRequest }, config: op(id, name) }, async (request, reply) => {
         const { unified_api, service_id, target_field_id } = request.params;
         await resolveIntegration(ctx, request.caller!.applicationId, unified_api, service_id);
-        const mapping = await ctx.db.transaction().execute(async (trx) => {
-          await upsertConsumer(trx, request.caller!.applicationId, scopeOf(request).consumerId);
-          return putCustomMapping(trx, scopeOf(request), unified_api, service_id, target_field_id, request.body.value, mode);
-        });
-        return ok(reply, mapping);
+        return ok(reply, await saveCustomMapping(ctx.db, scopeOf(request), unified_api, service_id, target_field_id, request.body.value, mode));
       });
     }
 

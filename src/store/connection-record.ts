@@ -1,12 +1,8 @@
-// Reading and writing one connection row: sensitive settings and tokens are sealed, bound to the row.
-import type { Kysely, Selectable, Transaction } from 'kysely';
-import type { ConnectorDefinition } from '../connectors/types.js';
+// A connection as the domain works with it, and its row: sensitive settings and tokens are sealed, bound to the row.
+import type { Insertable, Selectable } from 'kysely';
 import type { Keyring } from '../crypto/keyring.js';
-import { readJson } from '../store/database.js';
-import type { ConnectionsTable, Database } from '../store/schema.js';
-import { conflict } from './errors.js';
-
-type Db = Kysely<Database> | Transaction<Database>;
+import { readJson, type Executor } from './database.js';
+import type { ConnectionsTable } from './schema.js';
 
 export interface TokenSet {
   access_token: string;
@@ -56,29 +52,56 @@ export interface ConnectionRecord {
   updatedAt: number;
 }
 
-export function sensitiveFieldIds(def: ConnectorDefinition): Set<string> {
-  return new Set(def.form_fields.filter((f) => f.sensitive).map((f) => f.id));
+/** The opened secrets of one row, kept with the ciphertexts they came from. */
+interface OpenedSecrets {
+  sealedSettings: string | null;
+  sealedCredentials: string | null;
+  settings: Record<string, unknown>;
+  credentials: TokenSet | null;
 }
 
-export async function findConnectionRow(
-  db: Db,
-  applicationId: string,
-  consumerId: string,
-  serviceId: string,
-): Promise<Selectable<ConnectionsTable> | undefined> {
-  return db
-    .selectFrom('connections')
-    .selectAll()
-    .where('application_id', '=', applicationId)
-    .where('consumer_id', '=', consumerId)
-    .where('service_id', '=', serviceId)
-    .executeTakeFirst();
+/**
+ * Opened secrets by connection id. Opening costs two AES-GCM decryptions and JSON parses, and the same rows are read
+ * over and over; every seal draws a new nonce, so an entry whose ciphertexts equal the row's is never stale.
+ */
+export class OpenedSecretsCache {
+  private readonly entries = new Map<string, OpenedSecrets>();
+
+  constructor(private readonly maxEntries = 10_000) {}
+
+  get(row: Selectable<ConnectionsTable>): OpenedSecrets | undefined {
+    const hit = this.entries.get(row.id);
+    return hit && hit.sealedSettings === row.secrets && hit.sealedCredentials === row.credentials ? hit : undefined;
+  }
+
+  set(id: string, opened: OpenedSecrets): void {
+    if (this.entries.size >= this.maxEntries) this.entries.clear();
+    this.entries.set(id, opened);
+  }
+
+  delete(id: string): void {
+    this.entries.delete(id);
+  }
 }
 
-export async function decodeConnection(keyring: Keyring, row: Selectable<ConnectionsTable>, db?: Db): Promise<ConnectionRecord> {
+async function openSecrets(keyring: Keyring, row: Selectable<ConnectionsTable>, db?: Executor, cache?: OpenedSecretsCache): Promise<OpenedSecrets> {
+  const hit = cache?.get(row);
+  if (hit) return hit;
   const ctx = (field: string) => ({ applicationId: row.application_id, ownerId: row.id, field });
+  const opened: OpenedSecrets = {
+    sealedSettings: row.secrets,
+    sealedCredentials: row.credentials,
+    settings: await keyring.openJson<Record<string, unknown>>(ctx('settings'), row.secrets, {}, db),
+    credentials: await keyring.openJson<TokenSet | null>(ctx('credentials'), row.credentials, null, db),
+  };
+  cache?.set(row.id, opened);
+  return opened;
+}
+
+/** The record of a row; its `credentials` object may be shared with the cache, so it is replaced, never mutated. */
+export async function decodeConnection(keyring: Keyring, row: Selectable<ConnectionsTable>, db?: Executor, cache?: OpenedSecretsCache): Promise<ConnectionRecord> {
   const clear = readJson<Record<string, unknown>>(row.settings, {});
-  const secret = await keyring.openJson<Record<string, unknown>>(ctx('settings'), row.secrets, {}, db);
+  const secret = await openSecrets(keyring, row, db, cache);
   return {
     id: row.id,
     applicationId: row.application_id,
@@ -86,8 +109,8 @@ export async function decodeConnection(keyring: Keyring, row: Selectable<Connect
     serviceId: row.service_id,
     unifiedApi: row.unified_api,
     enabled: row.enabled === 1,
-    settings: { ...clear, ...secret },
-    credentials: await keyring.openJson<TokenSet | null>(ctx('credentials'), row.credentials, null, db),
+    settings: { ...clear, ...secret.settings },
+    credentials: secret.credentials,
     tokenExpiresAt: row.token_expires_at,
     authStatus: row.auth_status as ConnectionRecord['authStatus'],
     authError: row.auth_error,
@@ -105,12 +128,17 @@ export async function decodeConnection(keyring: Keyring, row: Selectable<Connect
   };
 }
 
-async function encode(keyring: Keyring, def: ConnectorDefinition, rec: ConnectionRecord, db: Db) {
+/** The row of `rec` without `version` and `updated_at` (the writer sets those); settings in `sealed` are sealed. */
+export async function encodeConnection(
+  keyring: Keyring,
+  sealed: ReadonlySet<string>,
+  rec: ConnectionRecord,
+  db: Executor,
+): Promise<Omit<Insertable<ConnectionsTable>, 'version' | 'updated_at'>> {
   const ctx = (field: string) => ({ applicationId: rec.applicationId, ownerId: rec.id, field });
-  const sensitive = sensitiveFieldIds(def);
   const clear: Record<string, unknown> = {};
   const secret: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(rec.settings)) (sensitive.has(key) ? secret : clear)[key] = value;
+  for (const [key, value] of Object.entries(rec.settings)) (sealed.has(key) ? secret : clear)[key] = value;
   return {
     id: rec.id,
     application_id: rec.applicationId,
@@ -134,26 +162,4 @@ async function encode(keyring: Keyring, def: ConnectorDefinition, rec: Connectio
     last_downstream_error_at: rec.lastDownstreamErrorAt,
     created_at: rec.createdAt,
   };
-}
-
-export async function insertConnection(keyring: Keyring, def: ConnectorDefinition, rec: ConnectionRecord, db: Db): Promise<ConnectionRecord> {
-  const now = Date.now();
-  const values = await encode(keyring, def, rec, db);
-  await db.insertInto('connections').values({ ...values, version: 1, updated_at: now }).execute();
-  return { ...rec, version: 1, updatedAt: now };
-}
-
-/** Compare-and-swap on `version`: a concurrent writer makes this fail rather than be overwritten. */
-export async function updateConnection(keyring: Keyring, def: ConnectorDefinition, rec: ConnectionRecord, db: Db): Promise<ConnectionRecord> {
-  const now = Math.max(Date.now(), rec.updatedAt);
-  const { id, application_id, created_at, ...values } = await encode(keyring, def, rec, db);
-  const result = await db
-    .updateTable('connections')
-    .set({ ...values, version: rec.version + 1, updated_at: now })
-    .where('id', '=', id)
-    .where('application_id', '=', application_id)
-    .where('version', '=', rec.version)
-    .executeTakeFirst();
-  if (Number(result.numUpdatedRows) !== 1) throw conflict('The connection was changed by another request; retry');
-  return { ...rec, version: rec.version + 1, updatedAt: now };
 }

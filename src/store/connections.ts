@@ -1,0 +1,271 @@
+// The connections repository, and the one unit of work every change to a connection goes through.
+import type { Kysely, Selectable } from 'kysely';
+import type { Keyring } from '../crypto/keyring.js';
+import { decodeConnection, encodeConnection, OpenedSecretsCache, type ConnectionRecord } from './connection-record.js';
+import { upsertConsumer } from './consumers.js';
+import type { Dialect, Executor, Store } from './database.js';
+import { insertEvents, type OutboxRow } from './outbox.js';
+import type { ConnectionsTable, Database } from './schema.js';
+
+export interface ConnectionKey {
+  applicationId: string;
+  consumerId: string;
+  serviceId: string;
+}
+
+/** Returned by a change that finds nothing to do: the unit of work then writes nothing and emits nothing. */
+export const UNCHANGED = Symbol('unchanged');
+
+/**
+ * A change to a connection: a function of the current record (a draft it may mutate) and of nothing read before the
+ * unit of work began, because it runs again on the newer record when another writer got there first. `tx` is the
+ * unit's transaction, for the writes that belong with the change (consents, custom mappings, confirm tokens).
+ */
+export type ConnectionChange = (draft: ConnectionRecord, tx: Executor, before: ConnectionRecord | null) => void | typeof UNCHANGED | Promise<void | typeof UNCHANGED>;
+
+export interface ConnectionWriteOptions {
+  /** Settings sealed rather than stored in clear (the connector's sensitive fields). */
+  sealedSettings: ReadonlySet<string>;
+  /** The record a missing connection starts from; without it a missing connection is not created (null is returned). */
+  blank?: () => ConnectionRecord;
+  /** The outbox events of the transition, from the records before and after the write. */
+  events?: (before: ConnectionRecord | null, after: ConnectionRecord) => OutboxRow[];
+}
+
+export interface ConnectionWriteResult {
+  record: ConnectionRecord;
+  before: ConnectionRecord | null;
+  created: boolean;
+  /** False when the change returned UNCHANGED. */
+  written: boolean;
+}
+
+/** Thrown when a compare-and-swap finds another writer's version; the unit of work re-reads and re-applies. */
+export class VersionConflictError extends Error {
+  constructor() {
+    super('The connection was changed by another request; retry');
+  }
+}
+
+const MAX_ATTEMPTS = 8;
+
+/** SQLite across processes: a write lock lost to another process, or a read snapshot that went stale before the write. */
+const isBusy = (error: unknown) => /^SQLITE_BUSY/.test((error as { code?: string })?.code ?? '');
+
+export class ConnectionRepository {
+  private readonly opened = new OpenedSecretsCache();
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: Dialect,
+    private readonly keyring: Keyring,
+    private readonly readRow?: Store['readConnectionRow'],
+  ) {}
+
+  /** The decoded record of `row`: secrets opened once per ciphertext (a read followed by a write opens them once). */
+  decode(row: Selectable<ConnectionsTable>, db?: Executor): Promise<ConnectionRecord> {
+    return decodeConnection(this.keyring, row, db, this.opened);
+  }
+
+  private findRow(db: Executor, key: ConnectionKey, lock = false) {
+    let query = db
+      .selectFrom('connections')
+      .selectAll()
+      .where('application_id', '=', key.applicationId)
+      .where('consumer_id', '=', key.consumerId)
+      .where('service_id', '=', key.serviceId);
+    if (lock && this.dialect === 'postgres') query = query.forUpdate();
+    return query.executeTakeFirst();
+  }
+
+  /** The connection, decoded, or null. */
+  async find(key: ConnectionKey): Promise<ConnectionRecord | null> {
+    const row = await this.findRow(this.db, key);
+    return row ? this.decode(row) : null;
+  }
+
+  /**
+   * The proxy's lookup: on SQLite a synchronous read on a read-only connection of its own (committed data only), which
+   * keeps the hot path off the write connection's queue.
+   */
+  async findForCall(key: ConnectionKey): Promise<ConnectionRecord | null> {
+    const row = this.readRow ? this.readRow(key.applicationId, key.consumerId, key.serviceId) : await this.findRow(this.db, key);
+    return row ? this.decode(row) : null;
+  }
+
+  /** Every connection of a consumer, decoded, by service id. */
+  async listForConsumer(applicationId: string, consumerId: string): Promise<ConnectionRecord[]> {
+    const rows = await this.db.selectFrom('connections').selectAll().where('application_id', '=', applicationId).where('consumer_id', '=', consumerId).execute();
+    return Promise.all(rows.map((row) => this.decode(row)));
+  }
+
+  /**
+   * The unit of work: in one transaction, load and decode the connection once, apply `change` to a draft, seal and
+   * write it with compare-and-swap on `version`, and append the transition's events. When another writer changed the
+   * row meanwhile, the whole unit runs again on the newer record (so a refresh and a PATCH both land), up to
+   * MAX_ATTEMPTS. Null when the connection does not exist and `blank` is not given.
+   */
+  async update(key: ConnectionKey, change: ConnectionChange, options: ConnectionWriteOptions): Promise<ConnectionWriteResult | null> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction().execute((tx) => this.applyOnce(tx, key, change, options));
+      } catch (error) {
+        if (!(error instanceof VersionConflictError || isBusy(error)) || attempt >= MAX_ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+      }
+    }
+  }
+
+  private async applyOnce(tx: Executor, key: ConnectionKey, change: ConnectionChange, options: ConnectionWriteOptions): Promise<ConnectionWriteResult | null> {
+    if (options.blank) await upsertConsumer(tx, key.applicationId, key.consumerId);
+    const row = await this.findRow(tx, key, true);
+    const before = row ? await this.decode(row, tx) : null;
+    if (!before && !options.blank) return null;
+    const draft = before ? structuredClone(before) : options.blank!();
+    if ((await change(draft, tx, before)) === UNCHANGED) return { record: before ?? draft, before, created: false, written: false };
+    const now = Math.max(Date.now(), draft.updatedAt);
+    const values = await encodeConnection(this.keyring, options.sealedSettings, draft, tx);
+    if (before) {
+      const { id, application_id, created_at, ...changed } = values;
+      const result = await tx
+        .updateTable('connections')
+        .set({ ...changed, version: before.version + 1, updated_at: now })
+        .where('id', '=', id)
+        .where('application_id', '=', application_id)
+        .where('version', '=', before.version)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) !== 1) throw new VersionConflictError();
+    } else {
+      await tx.insertInto('connections').values({ ...values, version: 1, updated_at: now }).execute();
+    }
+    const record: ConnectionRecord = { ...draft, version: (before?.version ?? 0) + 1, updatedAt: now };
+    if (options.events) await insertEvents(tx, options.events(before, record));
+    const settings = Object.fromEntries(Object.entries(draft.settings).filter(([id]) => options.sealedSettings.has(id)));
+    this.opened.set(record.id, { sealedSettings: values.secrets ?? null, sealedCredentials: values.credentials ?? null, settings, credentials: draft.credentials });
+    return { record, before, created: !before, written: true };
+  }
+
+  /** Deletes the connection with its consents and custom mappings, appending `events` of the deleted record. */
+  async remove(key: ConnectionKey, events: (deleted: ConnectionRecord) => OutboxRow[]): Promise<ConnectionRecord | null> {
+    const removed = await this.db.transaction().execute(async (tx) => {
+      const row = await this.findRow(tx, key, true);
+      if (!row) return null;
+      const record = await this.decode(row, tx);
+      await deleteOwned(tx, key);
+      await insertEvents(tx, events(record));
+      return record;
+    });
+    if (removed) this.opened.delete(removed.id);
+    return removed;
+  }
+
+  /**
+   * Moves a connection to another connector (`migration_targets`): a new row under `moved.id` with the same secrets,
+   * consents and mappings follow, the old row goes. Returns the existing target when the source is already gone (a
+   * retry after success), null when neither exists; throws `targetExists` when both do.
+   */
+  async move(
+    from: ConnectionKey,
+    to: ConnectionKey,
+    build: (source: ConnectionRecord) => ConnectionRecord,
+    options: { sealedSettings: ReadonlySet<string>; events: (source: ConnectionRecord, moved: ConnectionRecord) => OutboxRow[]; targetExists: () => Error },
+  ): Promise<ConnectionRecord | null> {
+    return this.db.transaction().execute(async (tx) => {
+      const sourceRow = await this.findRow(tx, from, true);
+      const targetRow = await this.findRow(tx, to, true);
+      if (!sourceRow) return targetRow ? this.decode(targetRow, tx) : null;
+      if (targetRow) throw options.targetExists();
+      const source = await this.decode(sourceRow, tx);
+      const now = Date.now();
+      const moved = { ...build(source), version: 1, updatedAt: now };
+      await tx.insertInto('connections').values({ ...(await encodeConnection(this.keyring, options.sealedSettings, moved, tx)), version: 1, updated_at: now }).execute();
+      for (const table of ['consents', 'custom_mappings'] as const) {
+        await tx
+          .updateTable(table)
+          .set({ service_id: to.serviceId })
+          .where('application_id', '=', from.applicationId)
+          .where('consumer_id', '=', from.consumerId)
+          .where('service_id', '=', from.serviceId)
+          .execute();
+      }
+      await tx.deleteFrom('connections').where('id', '=', source.id).where('application_id', '=', from.applicationId).execute();
+      await insertEvents(tx, options.events(source, moved));
+      this.opened.delete(source.id);
+      return moved;
+    });
+  }
+
+  /**
+   * Health bookkeeping outside the versioned record: sets or clears `last_downstream_error_at` only on a transition (a
+   * conditional UPDATE, so among concurrent calls exactly one wins and appends the events). Returns whether it won.
+   */
+  async markDownstream(rec: ConnectionRecord, failed: boolean, events: (after: ConnectionRecord) => OutboxRow[]): Promise<boolean> {
+    const now = Date.now();
+    return this.db.transaction().execute(async (tx) => {
+      const result = await tx
+        .updateTable('connections')
+        .set({ last_downstream_error_at: failed ? now : null, updated_at: now })
+        .where('id', '=', rec.id)
+        .where('application_id', '=', rec.applicationId)
+        .where('last_downstream_error_at', failed ? 'is' : 'is not', null)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) !== 1) return false;
+      await insertEvents(tx, events({ ...rec, lastDownstreamErrorAt: failed ? now : null, updatedAt: now }));
+      return true;
+    });
+  }
+
+  /**
+   * Takes the refresh lease of a connection for `owner` until `until` (epoch ms) when nobody holds it or it lapsed. A
+   * single conditional UPDATE: no transaction stays open and no pooled connection is held while the provider answers.
+   */
+  async takeRefreshLease(rec: Pick<ConnectionRecord, 'id' | 'applicationId'>, owner: string, until: number): Promise<boolean> {
+    const now = Date.now();
+    const result = await this.db
+      .updateTable('connections')
+      .set({ refresh_lease_owner: owner, refresh_lease_until: until })
+      .where('id', '=', rec.id)
+      .where('application_id', '=', rec.applicationId)
+      .where((eb) => eb.or([eb('refresh_lease_until', 'is', null), eb('refresh_lease_until', '<', now), eb('refresh_lease_owner', '=', owner)]))
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async releaseRefreshLease(rec: Pick<ConnectionRecord, 'id' | 'applicationId'>, owner: string): Promise<void> {
+    await this.db
+      .updateTable('connections')
+      .set({ refresh_lease_owner: null, refresh_lease_until: null })
+      .where('id', '=', rec.id)
+      .where('application_id', '=', rec.applicationId)
+      .where('refresh_lease_owner', '=', owner)
+      .execute();
+  }
+
+  /** Authorized OAuth connections whose token expires before `expiringBefore` or that were not written since `staleBefore`. */
+  async dueForRefresh(expiringBefore: number, staleBefore: number, limit: number) {
+    return this.db
+      .selectFrom('connections')
+      .select(['application_id', 'consumer_id', 'service_id', 'unified_api', 'token_expires_at'])
+      .where('credentials', 'is not', null)
+      .where('auth_status', '=', 'ok')
+      .where('confirmed', '=', 1)
+      .where((eb) =>
+        eb.or([eb.and([eb('token_expires_at', 'is not', null), eb('token_expires_at', '<=', expiringBefore)]), eb('updated_at', '<', staleBefore)]),
+      )
+      .orderBy('token_expires_at')
+      .limit(limit)
+      .execute();
+  }
+}
+
+/** The rows a connection owns besides itself. */
+export async function deleteOwned(tx: Executor, key: ConnectionKey): Promise<void> {
+  for (const table of ['connections', 'consents', 'custom_mappings'] as const) {
+    await tx
+      .deleteFrom(table)
+      .where('application_id', '=', key.applicationId)
+      .where('consumer_id', '=', key.consumerId)
+      .where('service_id', '=', key.serviceId)
+      .execute();
+  }
+}

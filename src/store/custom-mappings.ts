@@ -1,0 +1,89 @@
+// The custom-mappings repository: one JSONPath per (connection, target field).
+import type { Kysely } from 'kysely';
+import type { ConnectionKey } from './connections.js';
+import { upsertConsumer } from './consumers.js';
+import type { Executor } from './database.js';
+import type { Database } from './schema.js';
+
+export interface MappingKey extends ConnectionKey {
+  unifiedApi: string;
+}
+
+export interface MappingRow {
+  target_field_id: string;
+  value: string;
+  consumer_id: string;
+}
+
+const owned = (db: Executor, key: MappingKey) =>
+  db
+    .selectFrom('custom_mappings')
+    .select(['target_field_id', 'value', 'consumer_id'])
+    .where('application_id', '=', key.applicationId)
+    .where('consumer_id', '=', key.consumerId)
+    .where('unified_api', '=', key.unifiedApi)
+    .where('service_id', '=', key.serviceId);
+
+/** The mappings of a connection, by target field id; with `targetPrefix` only those whose id starts with it. */
+export async function listMappingRows(db: Executor, key: MappingKey, targetPrefix?: string): Promise<MappingRow[]> {
+  let query = owned(db, key);
+  if (targetPrefix) query = query.where('target_field_id', 'like', `${targetPrefix}%`);
+  return query.orderBy('target_field_id').execute();
+}
+
+export async function findMappingRow(db: Executor, key: MappingKey, targetFieldId: string): Promise<MappingRow | undefined> {
+  return owned(db, key).where('target_field_id', '=', targetFieldId).executeTakeFirst();
+}
+
+/** Creates or replaces the mapping; `mode: 'update'` changes an existing one only. Returns whether a row was written. */
+export async function writeMapping(db: Executor, key: MappingKey, targetFieldId: string, value: string, mode: 'create' | 'update' | 'upsert'): Promise<boolean> {
+  const now = Date.now();
+  const existing = await findMappingRow(db, key, targetFieldId);
+  if (!existing && mode === 'update') return false;
+  if (existing) {
+    await db
+      .updateTable('custom_mappings')
+      .set({ value, updated_at: now })
+      .where('application_id', '=', key.applicationId)
+      .where('consumer_id', '=', key.consumerId)
+      .where('unified_api', '=', key.unifiedApi)
+      .where('service_id', '=', key.serviceId)
+      .where('target_field_id', '=', targetFieldId)
+      .execute();
+    return true;
+  }
+  await db
+    .insertInto('custom_mappings')
+    .values({
+      application_id: key.applicationId,
+      consumer_id: key.consumerId,
+      unified_api: key.unifiedApi,
+      service_id: key.serviceId,
+      target_field_id: targetFieldId,
+      value,
+      created_at: now,
+      updated_at: now,
+    })
+    .execute();
+  return true;
+}
+
+/** A mapping written on its own (not with a connection change): the consumer is created with it, in one transaction. */
+export async function writeMappingForConsumer(db: Kysely<Database>, key: MappingKey, targetFieldId: string, value: string, mode: 'create' | 'update'): Promise<boolean> {
+  return db.transaction().execute(async (tx) => {
+    await upsertConsumer(tx, key.applicationId, key.consumerId);
+    return writeMapping(tx, key, targetFieldId, value, mode);
+  });
+}
+
+export async function deleteMapping(db: Executor, key: MappingKey, targetFieldId: string): Promise<boolean> {
+  const result = await db
+    .deleteFrom('custom_mappings')
+    .where('application_id', '=', key.applicationId)
+    .where('consumer_id', '=', key.consumerId)
+    .where('unified_api', '=', key.unifiedApi)
+    .where('service_id', '=', key.serviceId)
+    .where('target_field_id', '=', targetFieldId)
+    .executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}
