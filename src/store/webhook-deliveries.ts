@@ -15,7 +15,7 @@ export type AttemptSummary = Pick<AttemptRow, 'delivery_id' | 'created_at' | 'ex
 
 export interface ClaimedDelivery {
   delivery: DeliveryRow;
-  /** Missing when the subscription was deleted after the delivery was made. */
+  /** Either is missing when it was deleted between the claim and this read. */
   webhook: WebhookRow | undefined;
   event: EventToDeliver | undefined;
 }
