@@ -2,28 +2,23 @@
 // with exponential backoff until the receiver answers 2xx or the attempts run out (then the subscription is disabled
 // with `retry_limit`, as Apideck does). On PostgreSQL any number of instances share the work: rows are claimed with
 // `FOR UPDATE SKIP LOCKED` and a claim bumps the attempt number, so each attempt is made by exactly one instance.
-import { sql, type Selectable } from 'kysely';
 import type { WebhookConfig } from '../config.js';
 import { GuardedClient } from '../outbound/guarded-client.js';
 import { readJson } from '../store/database.js';
-import type { WebhookDeliveriesTable } from '../store/schema.js';
+import { eventsAppended } from '../store/outbox.js';
+import { cancelDelivery, claimDueDeliveries, fanOutEvents, recordAttempt, type ClaimedDelivery, type NewDelivery } from '../store/webhook-deliveries.js';
 import type { VaultContext } from '../vault/context.js';
 import { uuidv7 } from '../vault/ids.js';
-import { eventsAppended } from '../store/outbox.js';
 import { apideckSignature, canonicalBody, standardWebhookSignature } from './signatures.js';
 import { signingSecrets, type WebhookRow } from './subscriptions.js';
 
 const BATCH = 20;
+/** Events handed to the subscriptions per round. */
+const FAN_OUT_BATCH = 200;
 const RESPONSE_BODY_LIMIT = 2_048;
 
 interface EventEnvelope {
   payload: { event_type: string; execution_attempt: number; entity: { unified_api?: string } };
-}
-
-interface ClaimedDelivery {
-  delivery: Selectable<WebhookDeliveriesTable>;
-  webhook: WebhookRow | undefined;
-  event: { event_type: string; consumer_id: string; service_id: string; payload: unknown } | undefined;
 }
 
 interface AttemptOutcome {
@@ -120,87 +115,28 @@ export class WebhookDispatcher {
 
   /** Outbox rows become deliveries; `outbox.delivered_at` marks the event as handed to the subscriptions. */
   private async fanOut(): Promise<void> {
-    const { db, dialect } = this.ctx;
-    await db.transaction().execute(async (trx) => {
-      let query = trx.selectFrom('outbox').select(['id', 'application_id', 'event_type', 'created_at']).where('delivered_at', 'is', null).orderBy('id').limit(200);
-      if (dialect === 'postgres') query = query.forUpdate().skipLocked();
-      const events = await query.execute();
-      if (events.length === 0) return;
-      const appIds = [...new Set(events.map((e) => e.application_id))];
-      const hooks = await trx
-        .selectFrom('webhooks')
-        .select(['id', 'application_id', 'events', 'created_at'])
-        .where('application_id', 'in', appIds)
-        .where('status', '=', 'enabled')
-        .execute();
-      const now = Date.now();
-      const deliveries = events.flatMap((event) =>
+    await fanOutEvents(this.ctx.db, this.ctx.dialect, FAN_OUT_BATCH, (events, hooks, now) =>
+      events.flatMap((event) =>
         hooks
           .filter((hook) => hook.application_id === event.application_id && hook.created_at <= event.created_at)
           .filter((hook) => subscribesTo(readJson<string[]>(hook.events, []), event.event_type))
-          .map((hook) => ({
-            id: uuidv7(now),
-            application_id: event.application_id,
-            webhook_id: hook.id,
-            event_id: event.id,
-            status: 'pending' as const,
-            attempts: 0,
-            next_attempt_at: now,
-            last_status_code: null,
-            delivered_at: null,
-            created_at: now,
-          })),
-      );
-      if (deliveries.length > 0) {
-        await trx.insertInto('webhook_deliveries').values(deliveries).onConflict((oc) => oc.columns(['webhook_id', 'event_id']).doNothing()).execute();
-      }
-      await trx.updateTable('outbox').set({ delivered_at: now }).where('id', 'in', events.map((e) => e.id)).execute();
-    });
+          .map((hook) => newDelivery(event.application_id, hook.id, event.id, now)),
+      ),
+    );
   }
 
   /** Takes due deliveries and bumps their attempt number; the lease makes a crashed instance's attempt due again. */
   private async claimDue(): Promise<ClaimedDelivery[]> {
-    const { db, dialect } = this.ctx;
     const now = Date.now();
     // An attempt ends within `timeoutMs`; twice that (plus slack for the bookkeeping) is a safe lease.
     const leaseUntil = now + this.config.timeoutMs * 2 + 1_000;
-    const ids = await db.transaction().execute(async (trx) => {
-      let query = trx
-        .selectFrom('webhook_deliveries')
-        .select('id')
-        .where('status', '=', 'pending')
-        .where('next_attempt_at', '<=', now)
-        .orderBy('next_attempt_at')
-        .limit(BATCH);
-      if (dialect === 'postgres') query = query.forUpdate().skipLocked();
-      const due = (await query.execute()).map((row) => row.id);
-      if (due.length === 0) return due;
-      await trx
-        .updateTable('webhook_deliveries')
-        .set({ attempts: sql`attempts + 1`, next_attempt_at: leaseUntil })
-        .where('id', 'in', due)
-        .execute();
-      return due;
-    });
-    if (ids.length === 0) return [];
-    const deliveries = await db.selectFrom('webhook_deliveries').selectAll().where('id', 'in', ids).execute();
-    const webhooks = await db.selectFrom('webhooks').selectAll().where('id', 'in', [...new Set(deliveries.map((d) => d.webhook_id))]).execute();
-    const events = await db
-      .selectFrom('outbox')
-      .select(['id', 'event_type', 'consumer_id', 'service_id', 'payload'])
-      .where('id', 'in', [...new Set(deliveries.map((d) => d.event_id))])
-      .execute();
-    return deliveries.map((delivery) => ({
-      delivery,
-      webhook: webhooks.find((w) => w.id === delivery.webhook_id),
-      event: events.find((e) => e.id === delivery.event_id),
-    }));
+    return claimDueDeliveries(this.ctx.db, this.ctx.dialect, { now, leaseUntil, limit: BATCH });
   }
 
   private async attempt({ delivery, webhook, event }: ClaimedDelivery): Promise<void> {
     const { db } = this.ctx;
     if (!webhook || !event || webhook.status !== 'enabled') {
-      await db.updateTable('webhook_deliveries').set({ status: 'cancelled' }).where('id', '=', delivery.id).execute();
+      await cancelDelivery(db, delivery.application_id, delivery.id);
       return;
     }
     const attempt = delivery.attempts;
@@ -214,55 +150,31 @@ export class WebhookDispatcher {
     const exhausted = !success && attempt >= this.config.maxAttempts;
     const now = Date.now();
 
-    await db.transaction().execute(async (trx) => {
-      // Guarded by the attempt number: if this attempt outlived its lease and another instance took the next one,
-      // that instance owns the row now.
-      const updated = await trx
-        .updateTable('webhook_deliveries')
-        .set(
-          success
-            ? { status: 'delivered', delivered_at: now, last_status_code: outcome.statusCode }
-            : exhausted
-              ? { status: 'failed', last_status_code: outcome.statusCode }
-              : { next_attempt_at: now + backoffDelay(this.config, attempt), last_status_code: outcome.statusCode },
-        )
-        .where('id', '=', delivery.id)
-        .where('attempts', '=', attempt)
-        .where('status', '=', 'pending')
-        .executeTakeFirst();
-      await trx
-        .insertInto('webhook_attempts')
-        .values({
-          id: uuidv7(now),
-          application_id: delivery.application_id,
-          delivery_id: delivery.id,
-          webhook_id: webhook.id,
-          event_id: delivery.event_id,
-          event_type: event.event_type,
-          consumer_id: event.consumer_id,
-          service_id: event.service_id,
-          unified_api: envelope.payload.entity?.unified_api ?? 'vault',
-          endpoint: webhook.delivery_url,
-          execution_attempt: attempt,
-          status_code: outcome.statusCode,
-          success: success ? 1 : 0,
-          retry_scheduled: !success && !exhausted && Number(updated.numUpdatedRows) > 0 ? 1 : 0,
-          request_body: body,
-          response_body: outcome.responseBody,
-          duration_ms: durationMs,
-          created_at: now,
-        })
-        .execute();
-      if (exhausted && Number(updated.numUpdatedRows) > 0) {
-        await trx
-          .updateTable('webhooks')
-          .set({ status: 'disabled', disabled_reason: 'retry_limit', updated_at: now })
-          .where('id', '=', webhook.id)
-          .where('status', '=', 'enabled')
-          .execute();
-        this.log.warn({ webhook_id: webhook.id, event_id: delivery.event_id }, 'webhook disabled after its last delivery attempt failed');
-      }
-    });
+    const { webhookDisabled } = await recordAttempt(
+      db,
+      delivery,
+      success
+        ? { outcome: 'delivered', statusCode: outcome.statusCode }
+        : exhausted
+          ? { outcome: 'exhausted', statusCode: outcome.statusCode }
+          : { outcome: 'retry', statusCode: outcome.statusCode, nextAttemptAt: now + backoffDelay(this.config, attempt) },
+      {
+        id: uuidv7(now),
+        event_type: event.event_type,
+        consumer_id: event.consumer_id,
+        service_id: event.service_id,
+        unified_api: envelope.payload.entity?.unified_api ?? 'vault',
+        endpoint: webhook.delivery_url,
+        execution_attempt: attempt,
+        status_code: outcome.statusCode,
+        success: success ? 1 : 0,
+        request_body: body,
+        response_body: outcome.responseBody,
+        duration_ms: durationMs,
+        created_at: now,
+      },
+    );
+    if (webhookDisabled) this.log.warn({ webhook_id: webhook.id, event_id: delivery.event_id }, 'webhook disabled after its last delivery attempt failed');
   }
 
   /** One POST; any failure to get an answer (refused, timeout, blocked address) is status 0, as in Apideck's log. */
@@ -301,4 +213,20 @@ export class WebhookDispatcher {
 
 export function subscribesTo(events: string[], eventType: string): boolean {
   return events.includes('*') || events.includes(eventType);
+}
+
+/** A delivery of an event to one subscription, due now; its id is the idempotency key of every attempt. */
+export function newDelivery(applicationId: string, webhookId: string, eventId: string, now: number): NewDelivery {
+  return {
+    id: uuidv7(now),
+    application_id: applicationId,
+    webhook_id: webhookId,
+    event_id: eventId,
+    status: 'pending',
+    attempts: 0,
+    next_attempt_at: now,
+    last_status_code: null,
+    delivered_at: null,
+    created_at: now,
+  };
 }

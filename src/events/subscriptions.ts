@@ -1,15 +1,14 @@
 // Webhook subscriptions (Apideck's Webhook API model): where an application's events go and how they are signed.
-import type { Kysely, Selectable } from 'kysely';
 import { checkUpstream } from '../outbound/address-policy.js';
 import { readJson } from '../store/database.js';
-import type { Database, WebhooksTable } from '../store/schema.js';
+import { deleteWebhookRow, findWebhook, findWebhooks, insertWebhook, updateWebhookRow, type WebhookChanges, type WebhookRow } from '../store/webhooks.js';
 import type { VaultContext } from '../vault/context.js';
 import { badRequest, notFound, VaultError } from '../vault/errors.js';
 import { iso, newId } from '../vault/ids.js';
 import { decodeCursor, encodeCursor, type Page } from '../vault/pagination.js';
 import { newWebhookSecret } from './signatures.js';
 
-export type WebhookRow = Selectable<WebhooksTable>;
+export type { WebhookRow };
 
 export interface WebhookInput {
   description?: string | null;
@@ -87,8 +86,8 @@ async function checkDeliveryUrl(raw: string, allowPrivateNetworks: boolean): Pro
   return url.toString();
 }
 
-async function findRow(db: Kysely<Database>, applicationId: string, id: string): Promise<WebhookRow> {
-  const row = await db.selectFrom('webhooks').selectAll().where('application_id', '=', applicationId).where('id', '=', id).executeTakeFirst();
+async function findRow(ctx: VaultContext, applicationId: string, id: string): Promise<WebhookRow> {
+  const row = await findWebhook(ctx.db, applicationId, id);
   if (!row) throw notFound('Webhook', id);
   return row;
 }
@@ -131,21 +130,19 @@ export async function createWebhook(
     created_at: now,
     updated_at: now,
   };
-  await ctx.db.insertInto('webhooks').values({ ...row, events: row.events as string }).execute();
+  await insertWebhook(ctx.db, { ...row, events: row.events as string });
   return { webhook: webhookView(ctx, row), secret };
 }
 
 export async function listWebhooks(ctx: VaultContext, applicationId: string, page: { cursor?: string; limit: number }): Promise<Page<WebhookView>> {
   const after = decodeCursor(page.cursor);
-  let query = ctx.db.selectFrom('webhooks').selectAll().where('application_id', '=', applicationId);
-  if (after) query = query.where('id', '>', after);
-  const rows = await query.orderBy('id').limit(page.limit + 1).execute();
+  const rows = await findWebhooks(ctx.db, applicationId, { after, limit: page.limit + 1 });
   const data = rows.slice(0, page.limit);
   return { data: data.map((row) => webhookView(ctx, row)), next: rows.length > page.limit ? encodeCursor(data[data.length - 1].id) : null };
 }
 
 export async function getWebhook(ctx: VaultContext, applicationId: string, id: string): Promise<WebhookView> {
-  return webhookView(ctx, await findRow(ctx.db, applicationId, id));
+  return webhookView(ctx, await findRow(ctx, applicationId, id));
 }
 
 export async function updateWebhook(
@@ -156,8 +153,8 @@ export async function updateWebhook(
   signingKey: string | null,
   policy: WebhookPolicy,
 ): Promise<WebhookView> {
-  const row = await findRow(ctx.db, applicationId, id);
-  const set: Partial<Record<keyof WebhookRow, unknown>> = { updated_at: Date.now() };
+  const row = await findRow(ctx, applicationId, id);
+  const set: WebhookChanges = { updated_at: Date.now() };
   if (patch.description !== undefined) set.description = patch.description;
   if (patch.events !== undefined) set.events = JSON.stringify(checkEvents(patch.events));
   if (patch.delivery_url !== undefined) set.delivery_url = await checkDeliveryUrl(patch.delivery_url, policy.allowPrivateNetworks);
@@ -172,35 +169,30 @@ export async function updateWebhook(
   }
   // Re-keying on every update lets a caller move Apideck signatures to a new API key after rotating keys.
   if (signingKey) set.signing_key_sealed = await ctx.keyring.seal(sealContext(row, 'signing_key'), signingKey);
-  await ctx.db.updateTable('webhooks').set(set as never).where('application_id', '=', applicationId).where('id', '=', id).execute();
-  return webhookView(ctx, await findRow(ctx.db, applicationId, id));
+  await updateWebhookRow(ctx.db, applicationId, id, set);
+  return webhookView(ctx, await findRow(ctx, applicationId, id));
 }
 
 /** Removes the subscription; its pending deliveries go with it. */
 export async function deleteWebhook(ctx: VaultContext, applicationId: string, id: string): Promise<WebhookView> {
-  const row = await findRow(ctx.db, applicationId, id);
-  await ctx.db.deleteFrom('webhooks').where('application_id', '=', applicationId).where('id', '=', id).execute();
+  const row = await findRow(ctx, applicationId, id);
+  await deleteWebhookRow(ctx.db, applicationId, id);
   return webhookView(ctx, row);
 }
 
 /** New Standard Webhooks secret; the previous one keeps signing alongside it for a day. */
 export async function rotateWebhookSecret(ctx: VaultContext, applicationId: string, id: string): Promise<{ webhook: WebhookView; secret: string }> {
-  const row = await findRow(ctx.db, applicationId, id);
+  const row = await findRow(ctx, applicationId, id);
   const secret = newWebhookSecret();
   const now = Date.now();
-  await ctx.db
-    .updateTable('webhooks')
-    .set({
-      secret_sealed: await ctx.keyring.seal(sealContext(row, 'secret'), secret),
-      // The old ciphertext is bound to the field name `secret`: re-seal it under `previous_secret`.
-      previous_secret_sealed: await ctx.keyring.seal(sealContext(row, 'previous_secret'), await ctx.keyring.open(sealContext(row, 'secret'), row.secret_sealed)),
-      previous_secret_expires_at: now + SECRET_ROTATION_OVERLAP_MS,
-      updated_at: now,
-    })
-    .where('application_id', '=', applicationId)
-    .where('id', '=', id)
-    .execute();
-  return { webhook: webhookView(ctx, await findRow(ctx.db, applicationId, id)), secret };
+  await updateWebhookRow(ctx.db, applicationId, id, {
+    secret_sealed: await ctx.keyring.seal(sealContext(row, 'secret'), secret),
+    // The old ciphertext is bound to the field name `secret`: re-seal it under `previous_secret`.
+    previous_secret_sealed: await ctx.keyring.seal(sealContext(row, 'previous_secret'), await ctx.keyring.open(sealContext(row, 'secret'), row.secret_sealed)),
+    previous_secret_expires_at: now + SECRET_ROTATION_OVERLAP_MS,
+    updated_at: now,
+  });
+  return { webhook: webhookView(ctx, await findRow(ctx, applicationId, id)), secret };
 }
 
 /** The keys a delivery is signed with, opened only for the moment of signing. */
