@@ -44,7 +44,7 @@ export class Keyring {
     return crypto.createHmac('sha256', this.apiKeyHmacKey).update(apiKey).digest('base64url');
   }
 
-  /** Creates the application's first (or next) data key inside the caller's transaction. */
+  /** Creates the application's first (or next) data key, inside the caller's transaction when `db` is one. */
   async createDataKey(applicationId: string, db: Executor = this.db): Promise<string> {
     const id = 'dk_' + crypto.randomBytes(8).toString('hex');
     const key = crypto.randomBytes(32);
