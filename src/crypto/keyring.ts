@@ -1,11 +1,9 @@
 // Master key → per-application data keys (wrapped, with ids) → sealed fields.
 import crypto from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
-import type { Database } from '../store/schema.js';
+import type { Executor } from '../store/database.js';
+import { createActiveDataKey, findActiveDataKeyId, findDataKey } from '../store/data-keys.js';
 import { decrypt, DecryptionError, encrypt } from './aead.js';
 import type { MasterKey } from './master-key.js';
-
-type Db = Kysely<Database> | Transaction<Database>;
 
 /** Where a sealed value belongs; a ciphertext moved to another row or field no longer opens. */
 export interface SealContext {
@@ -29,7 +27,7 @@ export class Keyring {
   readonly flowsManagementKey: Uint8Array;
 
   /** `masters[0]` is active; the others are kept to unwrap data keys written before a rotation. */
-  constructor(private readonly db: Kysely<Database>, masters: MasterKey[]) {
+  constructor(private readonly db: Executor, masters: MasterKey[]) {
     if (masters.length === 0) throw new Error('a keyring needs a master key');
     this.activeMaster = masters[0];
     for (const m of masters) this.masters.set(m.id, m.key);
@@ -46,33 +44,24 @@ export class Keyring {
     return crypto.createHmac('sha256', this.apiKeyHmacKey).update(apiKey).digest('base64url');
   }
 
-  /** Creates the application's first (or next) data key inside the caller's transaction. */
-  async createDataKey(applicationId: string, db: Db = this.db): Promise<string> {
+  /** Creates the application's first (or next) data key, inside the caller's transaction when `db` is one. */
+  async createDataKey(applicationId: string, db: Executor = this.db): Promise<string> {
     const id = 'dk_' + crypto.randomBytes(8).toString('hex');
     const key = crypto.randomBytes(32);
     const wrapped = encrypt(this.activeMaster.key, key, `coffer:dk|${applicationId}|${id}`);
-    await db.updateTable('data_keys').set({ active: 0 }).where('application_id', '=', applicationId).execute();
-    await db
-      .insertInto('data_keys')
-      .values({ id, application_id: applicationId, master_key_id: this.activeMaster.id, wrapped, active: 1, created_at: Date.now() })
-      .execute();
+    await createActiveDataKey(db, applicationId, { id, master_key_id: this.activeMaster.id, wrapped, created_at: Date.now() });
     this.dataKeys.set(id, { applicationId, key });
     this.activeDataKey.set(applicationId, id);
     return id;
   }
 
-  private async dataKey(applicationId: string, id: string, db: Db): Promise<Buffer> {
+  private async dataKey(applicationId: string, id: string, db: Executor): Promise<Buffer> {
     const cached = this.dataKeys.get(id);
     if (cached) {
       if (cached.applicationId !== applicationId) throw new DecryptionError('data key belongs to another application');
       return cached.key;
     }
-    const row = await db
-      .selectFrom('data_keys')
-      .select(['master_key_id', 'wrapped'])
-      .where('id', '=', id)
-      .where('application_id', '=', applicationId)
-      .executeTakeFirst();
+    const row = await findDataKey(db, applicationId, id);
     if (!row) throw new DecryptionError(`unknown data key ${id}`);
     const master = this.masters.get(row.master_key_id);
     if (!master) throw new DecryptionError(`data key ${id} is wrapped by master key ${row.master_key_id}, which is not loaded`);
@@ -81,16 +70,10 @@ export class Keyring {
     return key;
   }
 
-  private async activeDataKeyId(applicationId: string, db: Db): Promise<string> {
+  private async activeDataKeyId(applicationId: string, db: Executor): Promise<string> {
     const cached = this.activeDataKey.get(applicationId);
     if (cached) return cached;
-    const row = await db
-      .selectFrom('data_keys')
-      .select('id')
-      .where('application_id', '=', applicationId)
-      .where('active', '=', 1)
-      .executeTakeFirst();
-    const id = row?.id ?? (await this.createDataKey(applicationId, db));
+    const id = (await findActiveDataKeyId(db, applicationId)) ?? (await this.createDataKey(applicationId, db));
     this.activeDataKey.set(applicationId, id);
     return id;
   }
@@ -99,24 +82,24 @@ export class Keyring {
     return `coffer:v1|${ctx.applicationId}|${ctx.ownerId}|${ctx.field}|${keyId}`;
   }
 
-  async seal(ctx: SealContext, plaintext: string, db: Db = this.db): Promise<string> {
+  async seal(ctx: SealContext, plaintext: string, db: Executor = this.db): Promise<string> {
     const keyId = await this.activeDataKeyId(ctx.applicationId, db);
     const key = await this.dataKey(ctx.applicationId, keyId, db);
     return `v1.${keyId}.${encrypt(key, Buffer.from(plaintext, 'utf8'), Keyring.aad(ctx, keyId))}`;
   }
 
-  async open(ctx: SealContext, sealed: string, db: Db = this.db): Promise<string> {
+  async open(ctx: SealContext, sealed: string, db: Executor = this.db): Promise<string> {
     const [version, keyId, ...rest] = sealed.split('.');
     if (version !== 'v1' || !keyId || rest.length !== 2) throw new DecryptionError('malformed sealed value');
     const key = await this.dataKey(ctx.applicationId, keyId, db);
     return decrypt(key, rest.join('.'), Keyring.aad(ctx, keyId)).toString('utf8');
   }
 
-  async sealJson(ctx: SealContext, value: unknown, db?: Db): Promise<string> {
+  async sealJson(ctx: SealContext, value: unknown, db?: Executor): Promise<string> {
     return this.seal(ctx, JSON.stringify(value), db);
   }
 
-  async openJson<T>(ctx: SealContext, sealed: string | null, fallback: T, db?: Db): Promise<T> {
+  async openJson<T>(ctx: SealContext, sealed: string | null, fallback: T, db?: Executor): Promise<T> {
     if (!sealed) return fallback;
     return JSON.parse(await this.open(ctx, sealed, db)) as T;
   }

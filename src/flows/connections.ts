@@ -4,14 +4,15 @@ import type { VaultContext } from '../vault/context.js';
 import { iso } from '../vault/ids.js';
 import { accountNameOf } from './account-name.js';
 import {
-  findConnectionRow,
-  insertConnectionRow,
-  openSetup,
-  openTokens,
-  updateConnectionRow,
+  countFlowsConnections,
+  deleteFlowsConnection,
+  findFlowsConnection,
+  insertFlowsConnection,
+  listFlowsConnections,
+  updateFlowsConnection,
   type FlowsConnectionRow,
-  type FlowsConnectionWrite,
-} from './connection-store.js';
+} from '../store/flows-connections.js';
+import { openSetup, openTokens, sealConnectionChange, sealNewConnection, type FlowsConnectionWrite } from './connection-secrets.js';
 import { connectionNotFound, FlowsError, invalidQuery } from './errors.js';
 import { obtainTokens } from './oauth-tokens.js';
 import { TOKEN_SETUP_TYPES } from './setup-schemas.js';
@@ -77,41 +78,28 @@ async function writeFor(ctx: VaultContext, name: string, setup: Setup | null): P
 export async function createConnection(ctx: VaultContext, applicationId: string, body: unknown): Promise<ConnectionView> {
   const input = parseCreateBody(body, validationOptions(ctx));
   const write = await writeFor(ctx, input.name, input.setup);
-  // One transaction: a data key created for the seal and the row land together or not at all.
-  const row = await ctx.db.transaction().execute((tx) => insertConnectionRow(ctx.keyring, tx, applicationId, input.appId, write));
+  const row = await insertFlowsConnection(ctx.db, applicationId, (tx) => sealNewConnection(ctx.keyring, tx, applicationId, input.appId, write));
   return viewOf(row);
 }
 
 export async function getConnection(ctx: VaultContext, applicationId: string, id: string): Promise<ConnectionView> {
-  const row = await findConnectionRow(ctx.db, applicationId, id);
+  const row = await findFlowsConnection(ctx.db, applicationId, id);
   if (!row) throw connectionNotFound();
   return viewOf(row);
 }
 
 export async function listConnections(ctx: VaultContext, applicationId: string, options: ListOptions): Promise<ListResult> {
   const start = options.page * options.perPage;
-  const rows = await ctx.db
-    .selectFrom('flows_vault_connections')
-    .selectAll()
-    .where('application_id', '=', applicationId)
-    .orderBy('created_at')
-    .orderBy('id')
-    .limit(options.perPage)
-    .offset(start)
-    .execute();
+  const rows = await listFlowsConnections(ctx.db, applicationId, { offset: start, limit: options.perPage });
   const connections = rows.map(viewOf);
   if (!options.includeTotals) return connections;
-  const { total } = await ctx.db
-    .selectFrom('flows_vault_connections')
-    .select((eb) => eb.fn.countAll<number>().as('total'))
-    .where('application_id', '=', applicationId)
-    .executeTakeFirstOrThrow();
-  return { start, limit: options.perPage, total: Number(total), connections };
+  const total = await countFlowsConnections(ctx.db, applicationId);
+  return { start, limit: options.perPage, total, connections };
 }
 
 /** `name` and/or a whole new `setup` (validated against the stored app_id's variants; app_id cannot change). */
 export async function updateConnection(ctx: VaultContext, applicationId: string, id: string, body: unknown): Promise<ConnectionView> {
-  const current = await findConnectionRow(ctx.db, applicationId, id);
+  const current = await findFlowsConnection(ctx.db, applicationId, id);
   if (!current) throw connectionNotFound();
   const input = parseUpdateBody(body, current.app_id, validationOptions(ctx));
   if (input.name === undefined && input.setup === undefined) return viewOf(current);
@@ -129,17 +117,16 @@ export async function updateConnection(ctx: VaultContext, applicationId: string,
       refreshedAt: current.refreshed_at,
     };
   }
-  const updated = await ctx.db.transaction().execute((tx) => updateConnectionRow(ctx.keyring, tx, current, write));
+  const updated = await updateFlowsConnection(ctx.db, applicationId, current, (tx) => sealConnectionChange(ctx.keyring, tx, current, write));
   if (!updated) {
-    if (!(await findConnectionRow(ctx.db, applicationId, id))) throw connectionNotFound();
+    if (!(await findFlowsConnection(ctx.db, applicationId, id))) throw connectionNotFound();
     throw new FlowsError(409, 'conflict', 'The connection was changed by another request; retry');
   }
   return viewOf(updated);
 }
 
 export async function deleteConnection(ctx: VaultContext, applicationId: string, id: string): Promise<void> {
-  const result = await ctx.db.deleteFrom('flows_vault_connections').where('application_id', '=', applicationId).where('id', '=', id).executeTakeFirst();
-  if (Number(result.numDeletedRows) !== 1) throw connectionNotFound();
+  if (!(await deleteFlowsConnection(ctx.db, applicationId, id))) throw connectionNotFound();
 }
 
 const MAX_PAGE = 1000;

@@ -3,7 +3,8 @@
 // setup), not the tokens. Writes are compare-and-swap on `version`: when two instances refresh the same connection,
 // one write wins and the other is dropped (client_credentials tokens do not rotate anything, so both are valid).
 import type { VaultContext } from '../vault/context.js';
-import { openSetup, storeRefreshedTokens, type FlowsConnectionRow } from './connection-store.js';
+import { listFlowsConnectionsExpiringBy, updateFlowsConnectionTokens, type FlowsConnectionRow } from '../store/flows-connections.js';
+import { openSetup, sealRefreshedTokens } from './connection-secrets.js';
 import { obtainTokens } from './oauth-tokens.js';
 
 const BATCH = 100;
@@ -12,20 +13,13 @@ export async function refreshConnectionTokens(ctx: VaultContext, row: FlowsConne
   const setup = await openSetup(ctx.keyring, row);
   if (!setup) return false;
   const obtained = await obtainTokens(ctx, setup);
-  return storeRefreshedTokens(ctx.keyring, ctx.db, row, obtained.tokens, obtained.expiresAt, obtained.obtainedAt);
+  const tokens = await sealRefreshedTokens(ctx.keyring, ctx.db, row, obtained.tokens, obtained.expiresAt, obtained.obtainedAt);
+  return updateFlowsConnectionTokens(ctx.db, row.application_id, row, tokens);
 }
 
 /** Connections whose token expires within the refresh margin (plus one interval, so none expires between passes). */
 export async function refreshDueFlowsConnections(ctx: VaultContext, intervalMs: number, onError: (id: string, error: Error) => void): Promise<number> {
-  const due = await ctx.db
-    .selectFrom('flows_vault_connections')
-    .selectAll()
-    .where('tokens', 'is not', null)
-    .where('token_expires_at', 'is not', null)
-    .where('token_expires_at', '<=', Date.now() + ctx.oauth.refreshMarginMs + intervalMs)
-    .orderBy('token_expires_at')
-    .limit(BATCH)
-    .execute();
+  const due = await listFlowsConnectionsExpiringBy(ctx.db, Date.now() + ctx.oauth.refreshMarginMs + intervalMs, BATCH);
   let refreshed = 0;
   for (const row of due) {
     try {

@@ -1,7 +1,8 @@
 // OAuth setups get their tokens through oauth4webapi from a real authorization server (oidc-provider): at create and
 // update, and again in the background before they expire. Refusals are 400s that store nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findConnectionRow, openTokens } from '../../src/flows/connection-store.js';
+import { openTokens } from '../../src/flows/connection-secrets.js';
+import { findFlowsConnection } from '../../src/store/flows-connections.js';
 import { backends, startCoffer, type TestCoffer } from '../support/coffer.js';
 import { expectAuth0Error, flowsCall, managementToken } from '../support/flows.js';
 import { startProvider, type TestProvider } from '../support/oidc.js';
@@ -9,7 +10,7 @@ import { startProvider, type TestProvider } from '../support/oidc.js';
 const TRUSTING_LOCAL_PROVIDERS = { COFFER_ALLOW_INSECURE_PROVIDERS: 'true', COFFER_ALLOW_PRIVATE_UPSTREAMS: 'true' };
 
 async function storedTokens(coffer: TestCoffer, id: string) {
-  const row = await findConnectionRow(coffer.runtime.ctx.db, coffer.appId, id);
+  const row = await findFlowsConnection(coffer.runtime.ctx.db, coffer.appId, id);
   return openTokens(coffer.runtime.ctx.keyring, row!);
 }
 

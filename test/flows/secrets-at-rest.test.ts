@@ -1,7 +1,8 @@
 // No Flows Vault setup secret (nor an obtained access token) reaches the database or a response in the clear.
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findConnectionRow, openSetup, openTokens } from '../../src/flows/connection-store.js';
+import { openSetup, openTokens } from '../../src/flows/connection-secrets.js';
+import { findFlowsConnection } from '../../src/store/flows-connections.js';
 import { backends, startCoffer, type TestCoffer } from '../support/coffer.js';
 import { flowsCall, managementToken } from '../support/flows.js';
 import { startProvider, type TestProvider } from '../support/oidc.js';
@@ -68,7 +69,7 @@ describe.each(backends)('Flows Vault secrets at rest (%s)', (backend) => {
     await create({ app_id: 'SLACK', name: names.slack, setup: { type: 'WEBHOOK', url: `https://hooks.slack.com/services/${secrets.webhookPath}` } });
     await create({ app_id: 'TELEGRAM', name: 'bot', setup: { type: 'TOKEN', token: secrets.telegram } });
 
-    const row = await findConnectionRow(coffer.runtime.ctx.db, coffer.appId, oauth);
+    const row = await findFlowsConnection(coffer.runtime.ctx.db, coffer.appId, oauth);
     secrets.accessToken = (await openTokens(coffer.runtime.ctx.keyring, row!))!.access_token;
     responses.push((await flowsCall(coffer, token, 'GET', '?include_totals=true')).text);
     for (const id of ids) responses.push((await flowsCall(coffer, token, 'GET', `/${id}`)).text);
@@ -80,7 +81,7 @@ describe.each(backends)('Flows Vault secrets at rest (%s)', (backend) => {
   });
 
   it('stored every secret: the domain opens them back', async () => {
-    const setups = await Promise.all(ids.map(async (id) => openSetup(coffer.runtime.ctx.keyring, (await findConnectionRow(coffer.runtime.ctx.db, coffer.appId, id))!)));
+    const setups = await Promise.all(ids.map(async (id) => openSetup(coffer.runtime.ctx.keyring, (await findFlowsConnection(coffer.runtime.ctx.db, coffer.appId, id))!)));
     const text = JSON.stringify(setups);
     for (const [name, secret] of Object.entries(secrets)) if (name !== 'accessToken' && name !== 'replacedBearer') expect(text, name).toContain(JSON.stringify(secret).slice(1, -1));
     expect(secrets.accessToken.length).toBeGreaterThan(10);

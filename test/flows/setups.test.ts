@@ -1,7 +1,8 @@
 // Every app_id × setup type over raw HTTP: a valid setup is stored (sealed, opened back unchanged) and shown only as a
 // masked account name; one invalid variant of each is a 400 naming the field, and writes nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findConnectionRow, openSetup } from '../../src/flows/connection-store.js';
+import { openSetup } from '../../src/flows/connection-secrets.js';
+import { findFlowsConnection } from '../../src/store/flows-connections.js';
 import { FLOWS_APP_IDS } from '../../src/flows/setup-schemas.js';
 import { backends, startCoffer, type TestCoffer } from '../support/coffer.js';
 import { expectAuth0Error, expectConnectionShape, flowsCall, managementToken, type Json } from '../support/flows.js';
@@ -120,7 +121,7 @@ describe.each(backends)('Flows Vault setups, app by app (%s)', (backend) => {
     for (const field of SECRET_FIELDS) if (typeof setup[field] === 'string') expect(res.text).not.toContain(setup[field]);
     const read = await flowsCall(coffer, token, 'GET', `/${res.json.id}`);
     expect(read.json).toEqual(res.json);
-    const row = await findConnectionRow(coffer.runtime.ctx.db, coffer.appId, res.json.id);
+    const row = await findFlowsConnection(coffer.runtime.ctx.db, coffer.appId, res.json.id);
     expect(await openSetup(coffer.runtime.ctx.keyring, row!)).toEqual(setup);
   });
 
