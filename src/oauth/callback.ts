@@ -10,7 +10,8 @@ import { browserMatches } from './browser-binding.js';
 import { oauthClientFor } from './client.js';
 import { issueConfirmToken } from './confirm.js';
 import { invalidRequest, OAuthFlowError } from './flow-error.js';
-import { consumeFlow, pendingFlowBinding } from './flows.js';
+import { consumeFlow, pendingFlowBinding } from '../store/oauth-flows.js';
+import { takeCallbackState } from '../vault/callback-states.js';
 import { withIssuerMetadata } from './issuer-metadata.js';
 import { applyTokenResponse } from './tokens.js';
 
@@ -42,22 +43,8 @@ async function takeFlow(ctx: VaultContext, state: string, cookieHeader: string |
     const redirectUri = await open('redirect_uri', flow.redirect_uri);
     return { state, scope, serviceId: flow.service_id, unifiedApi: flow.unified_api, redirectUri, codeVerifier, nonce: flow.nonce };
   }
-  const now = Date.now();
-  const appState = await ctx.db.selectFrom('callback_states').selectAll().where('state', '=', state).where('expires_at', '>', now).executeTakeFirst();
-  if (appState) {
-    const deleted = await ctx.db.deleteFrom('callback_states').where('state', '=', state).executeTakeFirst();
-    if (Number(deleted.numDeletedRows) === 1) {
-      return {
-        state,
-        scope: { applicationId: appState.application_id, consumerId: appState.consumer_id },
-        serviceId: appState.service_id,
-        unifiedApi: appState.unified_api,
-        redirectUri: appState.redirect_uri,
-        codeVerifier: null,
-        nonce: null,
-      };
-    }
-  }
+  const appState = await takeCallbackState(ctx, state);
+  if (appState) return { state, ...appState, codeVerifier: null, nonce: null };
   throw invalidRequest('invalid_state', 'This authorization is unknown, expired or already completed; start again from the application');
 }
 

@@ -4,7 +4,7 @@ import type { VaultContext } from '../vault/context.js';
 import { verifyAuthorizeState, type AuthorizeStateClaims, type StateUse } from '../vault/authorize-state.js';
 import { readJson } from '../store/database.js';
 import { invalidRequest } from './flow-error.js';
-import { useStateOnce } from './flows.js';
+import { useStateOnce } from '../store/oauth-flows.js';
 import { verifySession } from '../vault/sessions.js';
 
 export interface BrowserRequest {
