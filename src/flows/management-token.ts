@@ -3,6 +3,7 @@
 import crypto from 'node:crypto';
 import { jwtVerify, SignJWT, errors as joseErrors } from 'jose';
 import type { VaultContext } from '../vault/context.js';
+import { applicationExists } from '../store/applications.js';
 import { insufficientScope, invalidToken, FlowsError } from './errors.js';
 
 export const FLOWS_SCOPES = [
@@ -74,8 +75,7 @@ export async function verifyManagementToken(ctx: VaultContext, authorization: st
   }
   if (typeof payload.application_id !== 'string' || typeof payload.scope !== 'string') throw invalidToken('Invalid token');
   // A token outlives nothing: the application it was issued for must still exist.
-  const app = await ctx.db.selectFrom('applications').select('id').where('id', '=', payload.application_id).executeTakeFirst();
-  if (!app) throw invalidToken('Invalid token');
+  if (!(await applicationExists(ctx.db, payload.application_id))) throw invalidToken('Invalid token');
   return { applicationId: payload.application_id, scopes: new Set(payload.scope.split(' ').filter(Boolean)) };
 }
 

@@ -2,7 +2,7 @@
 // the redirect_uri is allowed, and the state has not been used.
 import type { VaultContext } from '../vault/context.js';
 import { verifyAuthorizeState, type AuthorizeStateClaims, type StateUse } from '../vault/authorize-state.js';
-import { readJson } from '../store/database.js';
+import { redirectUris } from '../store/applications.js';
 import { invalidRequest } from './flow-error.js';
 import { useStateOnce } from '../store/oauth-flows.js';
 import { verifySession } from '../vault/sessions.js';
@@ -33,8 +33,7 @@ export async function checkRedirectUri(ctx: VaultContext, request: BrowserReques
   if (!uri) throw invalidRequest('missing_redirect_uri', 'The redirect_uri parameter is required');
   if (uri === claims.redirectUri) return uri;
   if (await isOwnSessionPage(ctx, uri, claims)) return uri;
-  const app = await ctx.db.selectFrom('applications').select('redirect_uris').where('id', '=', claims.applicationId).executeTakeFirst();
-  const allowed = readJson<string[]>(app?.redirect_uris, []);
+  const allowed = await redirectUris(ctx.db, claims.applicationId);
   if (!allowed.includes(uri)) {
     throw invalidRequest('redirect_uri_not_allowed', 'This redirect_uri is not registered for the application (coffer app set --redirect-uris)');
   }

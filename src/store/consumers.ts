@@ -1,5 +1,12 @@
-// The consumers repository: one row per (application, consumer).
+// The consumers repository: one row per (application, consumer), listed, read, updated and deleted with what it owns.
+import type { Selectable, Transaction } from 'kysely';
 import { readJson, type Executor } from './database.js';
+import type { ConnectionsTable, ConsumersTable, Database } from './schema.js';
+import { escapeLike, like } from './like.js';
+import { atomically } from './transaction.js';
+
+export type ConsumerRow = Selectable<ConsumersTable>;
+export type ConsumerConnectionRow = Selectable<ConnectionsTable>;
 
 export interface ConsumerMetadata {
   account_name?: string;
@@ -53,4 +60,74 @@ export async function upsertConsumer(db: Executor, applicationId: string, consum
 
 export function consumerMetadata(value: unknown): ConsumerMetadata {
   return readJson<ConsumerMetadata>(value, {});
+}
+
+export interface ConsumerListQuery {
+  /** Consumer ids starting with this. */
+  consumerIdPrefix?: string;
+  /** Case-insensitive, anywhere in the consumer id, email, account or user name. */
+  search?: string;
+  /** Paging: only consumers whose id sorts after this one. */
+  afterConsumerId?: string;
+  limit: number;
+}
+
+/** The application's consumers matching the query, by consumer id. */
+export async function listConsumers(db: Executor, applicationId: string, query: ConsumerListQuery): Promise<ConsumerRow[]> {
+  let q = db.selectFrom('consumers').selectAll().where('application_id', '=', applicationId);
+  if (query.consumerIdPrefix) q = q.where(like('consumer_id', escapeLike(query.consumerIdPrefix) + '%'));
+  if (query.search) q = q.where(like('search_text', '%' + escapeLike(query.search.toLowerCase()) + '%'));
+  if (query.afterConsumerId !== undefined) q = q.where('consumer_id', '>', query.afterConsumerId);
+  return q.orderBy('consumer_id').limit(query.limit).execute();
+}
+
+export async function findConsumer(db: Executor, applicationId: string, consumerId: string): Promise<ConsumerRow | undefined> {
+  return db.selectFrom('consumers').selectAll().where('application_id', '=', applicationId).where('consumer_id', '=', consumerId).executeTakeFirst();
+}
+
+/** The services each of these consumers has a connection to, sorted; consumers without any are absent. */
+export async function servicesOfConsumers(db: Executor, applicationId: string, consumerIds: string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  if (consumerIds.length === 0) return out;
+  const rows = await db
+    .selectFrom('connections')
+    .select(['consumer_id', 'service_id'])
+    .where('application_id', '=', applicationId)
+    .where('consumer_id', 'in', consumerIds)
+    .orderBy('service_id')
+    .execute();
+  for (const r of rows) out.set(r.consumer_id, [...(out.get(r.consumer_id) ?? []), r.service_id]);
+  return out;
+}
+
+/** The consumer's connection rows (still sealed), by service id. */
+export async function consumerConnections(db: Executor, applicationId: string, consumerId: string): Promise<ConsumerConnectionRow[]> {
+  return db
+    .selectFrom('connections')
+    .selectAll()
+    .where('application_id', '=', applicationId)
+    .where('consumer_id', '=', consumerId)
+    .orderBy('service_id')
+    .execute();
+}
+
+/**
+ * Deletes the consumer with its connections, consents, custom mappings and pending callback states, all or nothing.
+ * `removeConnections` runs first in the same transaction with the consumer's connection rows, so the domain can
+ * remove each one its own way (with its event); whatever it leaves is deleted here.
+ */
+export async function deleteConsumer(
+  db: Executor,
+  applicationId: string,
+  consumerId: string,
+  removeConnections: (trx: Transaction<Database>, connections: ConsumerConnectionRow[]) => Promise<void>,
+): Promise<void> {
+  await atomically(db, async (trx) => {
+    const connections = await trx.selectFrom('connections').selectAll().where('application_id', '=', applicationId).where('consumer_id', '=', consumerId).execute();
+    await removeConnections(trx, connections);
+    for (const table of ['connections', 'consents', 'custom_mappings', 'callback_states'] as const) {
+      await trx.deleteFrom(table).where('application_id', '=', applicationId).where('consumer_id', '=', consumerId).execute();
+    }
+    await trx.deleteFrom('consumers').where('application_id', '=', applicationId).where('consumer_id', '=', consumerId).execute();
+  });
 }

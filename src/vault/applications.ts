@@ -1,6 +1,6 @@
 // Applications (tenants), their API keys and the connectors they enable.
 import crypto from 'node:crypto';
-import { readJson } from '../store/database.js';
+import * as applications from '../store/applications.js';
 import type { VaultContext } from './context.js';
 import { badRequest, notFound, VaultError } from './errors.js';
 import { newId } from './ids.js';
@@ -33,6 +33,10 @@ function generateApiKey(): string {
   return 'cof_' + crypto.randomBytes(32).toString('base64url');
 }
 
+function newApiKey(ctx: VaultContext, apiKey: string): applications.NewApiKey {
+  return { id: newId('key'), keyHash: ctx.keyring.hashApiKey(apiKey), last4: apiKey.slice(-4) };
+}
+
 /** After any change to keys or enabled connectors: drop this process's cache and tell the others. */
 async function configurationChanged(ctx: VaultContext): Promise<void> {
   ctx.cache.clear();
@@ -40,8 +44,7 @@ async function configurationChanged(ctx: VaultContext): Promise<void> {
 }
 
 export async function applicationExists(ctx: VaultContext, applicationId: string): Promise<boolean> {
-  const row = await ctx.db.selectFrom('applications').select('id').where('id', '=', applicationId).executeTakeFirst();
-  return Boolean(row);
+  return applications.applicationExists(ctx.db, applicationId);
 }
 
 async function requireApplication(ctx: VaultContext, applicationId: string): Promise<void> {
@@ -49,8 +52,7 @@ async function requireApplication(ctx: VaultContext, applicationId: string): Pro
 }
 
 export async function countApplications(ctx: VaultContext): Promise<number> {
-  const row = await ctx.db.selectFrom('applications').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-  return Number(row.n);
+  return applications.countApplications(ctx.db);
 }
 
 export async function createApplication(
@@ -60,27 +62,18 @@ export async function createApplication(
   const id = options.id ?? newId('app');
   if (!APP_ID.test(id)) throw badRequest(`Application id "${id}" may only hold letters, digits, "_", "." and "-" (1-128 characters)`);
   if (await applicationExists(ctx, id)) throw new VaultError(409, 'ConflictError', `Application ${id} already exists`);
-  const now = Date.now();
   const apiKey = generateApiKey();
-  await ctx.db.transaction().execute(async (trx) => {
-    await trx
-      .insertInto('applications')
-      .values({ id, name: options.name ?? id, redirect_uris: '[]', created_at: now, updated_at: now })
-      .execute();
-    await ctx.keyring.createDataKey(id, trx);
-    await trx
-      .insertInto('api_keys')
-      .values({ id: newId('key'), application_id: id, key_hash: ctx.keyring.hashApiKey(apiKey), last4: apiKey.slice(-4), created_at: now, revoked_at: null })
-      .execute();
-    if (options.enableConnectors !== false) {
-      for (const def of ctx.catalogue.all()) {
-        await trx
-          .insertInto('app_connectors')
-          .values({ application_id: id, service_id: def.id, enabled: 1, client_sealed: null, scopes: null, created_at: now, updated_at: now })
-          .execute();
-      }
-    }
-  });
+  await applications.createApplication(
+    ctx.db,
+    {
+      id,
+      name: options.name ?? id,
+      apiKey: newApiKey(ctx, apiKey),
+      serviceIds: options.enableConnectors !== false ? ctx.catalogue.all().map((def) => def.id) : [],
+      createdAt: Date.now(),
+    },
+    (trx) => ctx.keyring.createDataKey(id, trx),
+  );
   await configurationChanged(ctx);
   return { application_id: id, api_key: apiKey };
 }
@@ -96,22 +89,14 @@ export async function setRedirectUris(ctx: VaultContext, applicationId: string, 
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw badRequest(`"${uri}" must be an http(s) URL`);
   }
-  await ctx.db
-    .updateTable('applications')
-    .set({ redirect_uris: JSON.stringify(uris), updated_at: Date.now() })
-    .where('id', '=', applicationId)
-    .execute();
+  await applications.setRedirectUris(ctx.db, applicationId, uris);
   return uris;
 }
 
 export async function setProxyAllowedHosts(ctx: VaultContext, applicationId: string, hosts: string[]): Promise<string[]> {
   await requireApplication(ctx, applicationId);
   const normalized = [...new Set(hosts.map(normalizeHostEntry))];
-  await ctx.db
-    .updateTable('applications')
-    .set({ proxy_allowed_hosts: JSON.stringify(normalized), updated_at: Date.now() })
-    .where('id', '=', applicationId)
-    .execute();
+  await applications.setProxyAllowedHosts(ctx.db, applicationId, normalized);
   await configurationChanged(ctx);
   return normalized;
 }
@@ -120,8 +105,7 @@ export async function setProxyAllowedHosts(ctx: VaultContext, applicationId: str
 export async function proxyAllowedHosts(ctx: VaultContext, applicationId: string): Promise<string[]> {
   const cached = ctx.cache.proxyHostsOf(applicationId);
   if (cached) return cached;
-  const row = await ctx.db.selectFrom('applications').select('proxy_allowed_hosts').where('id', '=', applicationId).executeTakeFirst();
-  const hosts = readJson<string[] | null>(row?.proxy_allowed_hosts ?? null, null) ?? [];
+  const hosts = await applications.proxyAllowedHosts(ctx.db, applicationId);
   ctx.cache.rememberProxyHosts(applicationId, hosts);
   return hosts;
 }
@@ -135,11 +119,7 @@ export async function setRequestRateLimit(ctx: VaultContext, applicationId: stri
     throw badRequest(`The rate limit must be a whole number of requests per minute from 1 to ${MAX_REQUESTS_PER_MINUTE}, or 0/off for none`);
   }
   await requireApplication(ctx, applicationId);
-  await ctx.db
-    .updateTable('applications')
-    .set({ rate_limit_per_minute: perMinute, updated_at: Date.now() })
-    .where('id', '=', applicationId)
-    .execute();
+  await applications.setRequestRateLimit(ctx.db, applicationId, perMinute);
   await configurationChanged(ctx);
   return perMinute;
 }
@@ -148,8 +128,7 @@ export async function setRequestRateLimit(ctx: VaultContext, applicationId: stri
 export async function requestRateLimit(ctx: VaultContext, applicationId: string): Promise<number | null> {
   const cached = ctx.cache.requestLimitOf(applicationId);
   if (cached !== undefined) return cached;
-  const row = await ctx.db.selectFrom('applications').select('rate_limit_per_minute').where('id', '=', applicationId).executeTakeFirst();
-  const limit = row?.rate_limit_per_minute == null ? null : Number(row.rate_limit_per_minute);
+  const limit = await applications.requestRateLimit(ctx.db, applicationId);
   ctx.cache.rememberRequestLimit(applicationId, limit);
   return limit;
 }
@@ -157,18 +136,15 @@ export async function requestRateLimit(ctx: VaultContext, applicationId: string)
 export async function createApiKey(ctx: VaultContext, applicationId: string): Promise<{ id: string; api_key: string }> {
   await requireApplication(ctx, applicationId);
   const apiKey = generateApiKey();
-  const id = newId('key');
-  await ctx.db
-    .insertInto('api_keys')
-    .values({ id, application_id: applicationId, key_hash: ctx.keyring.hashApiKey(apiKey), last4: apiKey.slice(-4), created_at: Date.now(), revoked_at: null })
-    .execute();
+  const key = newApiKey(ctx, apiKey);
+  await applications.insertApiKey(ctx.db, applicationId, key);
   await configurationChanged(ctx);
-  return { id, api_key: apiKey };
+  return { id: key.id, api_key: apiKey };
 }
 
 export async function listApiKeys(ctx: VaultContext, applicationId: string): Promise<ApiKeyInfo[]> {
   await requireApplication(ctx, applicationId);
-  const rows = await ctx.db.selectFrom('api_keys').selectAll().where('application_id', '=', applicationId).orderBy('created_at').execute();
+  const rows = await applications.listApiKeys(ctx.db, applicationId);
   return rows.map((r) => ({
     id: r.id,
     last4: r.last4,
@@ -178,14 +154,7 @@ export async function listApiKeys(ctx: VaultContext, applicationId: string): Pro
 }
 
 export async function revokeApiKey(ctx: VaultContext, applicationId: string, keyId: string): Promise<void> {
-  const result = await ctx.db
-    .updateTable('api_keys')
-    .set({ revoked_at: Date.now() })
-    .where('application_id', '=', applicationId)
-    .where('id', '=', keyId)
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst();
-  if (Number(result.numUpdatedRows) === 0) throw notFound('active API key', keyId);
+  if (!(await applications.revokeApiKey(ctx.db, applicationId, keyId))) throw notFound('active API key', keyId);
   await configurationChanged(ctx);
 }
 
@@ -194,10 +163,9 @@ export async function authenticateApiKey(ctx: VaultContext, apiKey: string): Pro
   const hash = ctx.keyring.hashApiKey(apiKey);
   const cached = ctx.cache.applicationOfKey(hash);
   if (cached) return cached;
-  const row = await ctx.db.selectFrom('api_keys').select(['application_id', 'revoked_at']).where('key_hash', '=', hash).executeTakeFirst();
-  if (!row || row.revoked_at !== null) return null;
-  ctx.cache.rememberKey(hash, row.application_id);
-  return row.application_id;
+  const applicationId = await applications.applicationOfApiKey(ctx.db, hash);
+  if (applicationId) ctx.cache.rememberKey(hash, applicationId);
+  return applicationId;
 }
 
 export async function setConnectorEnabled(
@@ -209,13 +177,7 @@ export async function setConnectorEnabled(
 ): Promise<void> {
   await requireApplication(ctx, applicationId);
   if (!ctx.catalogue.get(serviceId)) throw notFound('connector', serviceId);
-  const now = Date.now();
-  const existing = await ctx.db
-    .selectFrom('app_connectors')
-    .selectAll()
-    .where('application_id', '=', applicationId)
-    .where('service_id', '=', serviceId)
-    .executeTakeFirst();
+  const existing = await applications.findAppConnector(ctx.db, applicationId, serviceId);
   let clientSealed = existing?.client_sealed ?? null;
   if (client.clientId !== undefined || client.clientSecret !== undefined) {
     const current = await ctx.keyring.openJson<{ client_id?: string; client_secret?: string }>(
@@ -229,25 +191,13 @@ export async function setConnectorEnabled(
     );
   }
   const scopes = client.scopes ? client.scopes.join(' ') : (existing?.scopes ?? null);
-  if (existing) {
-    await ctx.db
-      .updateTable('app_connectors')
-      .set({ enabled: enabled ? 1 : 0, client_sealed: clientSealed, scopes, updated_at: now })
-      .where('application_id', '=', applicationId)
-      .where('service_id', '=', serviceId)
-      .execute();
-  } else {
-    await ctx.db
-      .insertInto('app_connectors')
-      .values({ application_id: applicationId, service_id: serviceId, enabled: enabled ? 1 : 0, client_sealed: clientSealed, scopes, created_at: now, updated_at: now })
-      .execute();
-  }
+  await applications.saveAppConnector(ctx.db, applicationId, serviceId, { enabled, clientSealed, scopes });
   await configurationChanged(ctx);
 }
 
 export async function listAppConnectors(ctx: VaultContext, applicationId: string): Promise<AppConnectorInfo[]> {
   await requireApplication(ctx, applicationId);
-  const rows = await ctx.db.selectFrom('app_connectors').selectAll().where('application_id', '=', applicationId).execute();
+  const rows = await applications.listAppConnectors(ctx.db, applicationId);
   const byId = new Map(rows.map((r) => [r.service_id, r]));
   return ctx.catalogue.all().map((def) => {
     const row = byId.get(def.id);

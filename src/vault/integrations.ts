@@ -4,6 +4,7 @@ import type { VaultContext } from './context.js';
 import { badRequest, notFound } from './errors.js';
 import type { AppConnectorRow } from './connection-view.js';
 import type { CachedAppConnector } from './tenant-cache.js';
+import { listAppConnectors } from '../store/applications.js';
 
 export const UNIFIED_APIS = [
   'accounting', 'ats', 'calendar', 'crm', 'csp', 'customer-support', 'ecommerce', 'email', 'email-marketing',
@@ -26,11 +27,7 @@ export interface Integration {
 async function appConnectors(ctx: VaultContext, applicationId: string): Promise<CachedAppConnector[]> {
   const cached = ctx.cache.connectorsOf(applicationId);
   if (cached) return cached;
-  const rows = await ctx.db
-    .selectFrom('app_connectors')
-    .select(['service_id', 'enabled', 'client_sealed', 'scopes'])
-    .where('application_id', '=', applicationId)
-    .execute();
+  const rows = await listAppConnectors(ctx.db, applicationId);
   ctx.cache.rememberConnectors(applicationId, rows);
   return rows;
 }

@@ -1,16 +1,15 @@
 // Request logs: written in batches off the request path, read back with Apideck's filters and cursor paging.
-import { sql, type Kysely } from 'kysely';
-import type { Database, RequestLogsTable } from '../store/schema.js';
+import type { Executor } from '../store/database.js';
+import { appendRequestLogs, findRequestLogs, PATH_MATCH_MODES, type ConsumerRequestCounts, type PathMatchMode, type RequestLogQuery, type RequestLogRow } from '../store/request-logs.js';
 import { badRequest } from './errors.js';
 import { decodeCursor, encodeCursor, type Page } from './pagination.js';
 
-export type LogEntry = RequestLogsTable;
+export type LogEntry = RequestLogRow;
 
 // Each flush is one commit, and with synchronous=FULL each commit waits for an fsync on the event loop: at most one
 // a second under load. A crash loses at most that second of request logs; reads (`GET /vault/logs`) flush first.
 const FLUSH_DELAY_MS = 1_000;
 const MAX_BUFFER = 2_000;
-const INSERT_CHUNK = 100;
 
 /** Buffers log rows and writes them in one transaction together with the consumers' request counters. */
 export class LogWriter {
@@ -18,7 +17,7 @@ export class LogWriter {
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly db: Kysely<Database>, private readonly onError: (error: unknown) => void) {}
+  constructor(private readonly db: Executor, private readonly onError: (error: unknown) => void) {}
 
   record(entry: LogEntry): void {
     this.buffer.push(entry);
@@ -39,33 +38,15 @@ export class LogWriter {
   }
 
   private async write(batch: LogEntry[]): Promise<void> {
-    const counters = new Map<string, { app: string; consumer: string; unify: number; proxy: number; vault: number }>();
+    const counters = new Map<string, ConsumerRequestCounts>();
     for (const e of batch) {
       if (!e.consumer_id) continue;
       const key = `${e.application_id}\u0000${e.consumer_id}`;
-      const c = counters.get(key) ?? { app: e.application_id, consumer: e.consumer_id, unify: 0, proxy: 0, vault: 0 };
+      const c = counters.get(key) ?? { applicationId: e.application_id, consumerId: e.consumer_id, unify: 0, proxy: 0, vault: 0 };
       c[e.unified_api === 'vault' ? 'vault' : e.unified_api === 'proxy' ? 'proxy' : 'unify'] += 1;
       counters.set(key, c);
     }
-    const now = Date.now();
-    await this.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < batch.length; i += INSERT_CHUNK) {
-        await trx.insertInto('request_logs').values(batch.slice(i, i + INSERT_CHUNK)).execute();
-      }
-      for (const c of counters.values()) {
-        await trx
-          .updateTable('consumers')
-          .set({
-            request_count_unify: sql`request_count_unify + ${c.unify}`,
-            request_count_proxy: sql`request_count_proxy + ${c.proxy}`,
-            request_count_vault: sql`request_count_vault + ${c.vault}`,
-            request_count_updated: now,
-          })
-          .where('application_id', '=', c.app)
-          .where('consumer_id', '=', c.consumer)
-          .execute();
-      }
-    });
+    await appendRequestLogs(this.db, batch, [...counters.values()]);
   }
 }
 
@@ -132,13 +113,6 @@ function toView(r: LogEntry): LogView {
   };
 }
 
-const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => '\\' + c);
-const PATH_PATTERNS: Record<string, (p: string) => string> = {
-  CONTAINS: (p) => `%${p}%`,
-  STARTS_WITH: (p) => `${p}%`,
-  ENDS_WITH: (p) => `%${p}`,
-};
-
 function parseDate(value: string, name: string): number {
   const ms = Date.parse(value);
   if (Number.isNaN(ms)) throw badRequest(`filter[${name}] must be an ISO 8601 date-time`, { invalid: [{ [`filter[${name}]`]: 'date-time' }] });
@@ -151,39 +125,45 @@ function statusCode(value: unknown, name: string): number {
   return n;
 }
 
-export async function listLogs(
-  db: Kysely<Database>,
-  scope: { applicationId: string; consumerId: string },
-  options: { filter?: LogsFilter; cursor?: string; limit: number },
-): Promise<Page<LogView>> {
-  const f = options.filter ?? {};
-  const before = decodeCursor(options.cursor);
-  let q = db.selectFrom('request_logs').selectAll().where('application_id', '=', scope.applicationId).where('consumer_id', '=', scope.consumerId);
+const isPathMatchMode = (mode: string): mode is PathMatchMode => (PATH_MATCH_MODES as readonly string[]).includes(mode);
+
+/** Apideck's log filters, checked, as a repository query (the checks keep Apideck's order of error messages). */
+function logQuery(f: LogsFilter, before: string | null, limit: number): RequestLogQuery {
+  const query: RequestLogQuery = { limit };
   if (f.connector_id) {
     const [api, service] = f.connector_id.split('+');
     if (!api || !service) throw badRequest('filter[connector_id] must look like <unified_api>+<service_id>');
-    q = q.where('service_id', '=', service);
+    query.serviceId = service;
   }
   if (f.path) {
     const mode = (f.path_match_mode ?? 'CONTAINS').toUpperCase();
-    if (mode === 'EXACT') q = q.where('path', '=', f.path);
-    else if (PATH_PATTERNS[mode]) q = q.where(sql<boolean>`path like ${PATH_PATTERNS[mode](escapeLike(f.path))} escape '\\'`);
-    else throw badRequest('filter[path_match_mode] must be one of CONTAINS, STARTS_WITH, ENDS_WITH, EXACT');
+    if (!isPathMatchMode(mode)) throw badRequest('filter[path_match_mode] must be one of CONTAINS, STARTS_WITH, ENDS_WITH, EXACT');
+    query.path = { value: f.path, match: mode };
   }
   const methods = [...(f.http_methods ?? []), ...(f.http_method ? [f.http_method] : [])].map((m) => m.toUpperCase());
-  if (methods.length) q = q.where('http_method', 'in', methods);
-  if (f.start_date) q = q.where('created_at', '>=', parseDate(f.start_date, 'start_date'));
-  if (f.end_date) q = q.where('created_at', '<=', parseDate(f.end_date, 'end_date'));
-  if (f.start_date && f.end_date && parseDate(f.end_date, 'end_date') < parseDate(f.start_date, 'start_date')) {
+  if (methods.length) query.httpMethods = methods;
+  if (f.start_date) query.from = parseDate(f.start_date, 'start_date');
+  if (f.end_date) query.to = parseDate(f.end_date, 'end_date');
+  if (query.from !== undefined && query.to !== undefined && query.to < query.from) {
     throw badRequest('filter[end_date] must not be before filter[start_date]');
   }
   const codes = [...(f.status_codes ?? []).map((c) => statusCode(c, 'status_codes')), ...(f.status_code != null ? [statusCode(f.status_code, 'status_code')] : [])];
   if ((f.status_codes ?? []).length > 50) throw badRequest('filter[status_codes] takes at most 50 codes');
-  if (codes.length) q = q.where('status_code', 'in', codes);
+  if (codes.length) query.statusCodes = codes;
   const excluded = (f.exclude_unified_apis ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  if (excluded.length) q = q.where('unified_api', 'not in', excluded);
-  if (before !== null) q = q.where('id', '<', before);
-  const rows = await q.orderBy('id', 'desc').limit(options.limit + 1).execute();
+  if (excluded.length) query.excludedUnifiedApis = excluded;
+  if (before !== null) query.beforeId = before;
+  return query;
+}
+
+export async function listLogs(
+  db: Executor,
+  scope: { applicationId: string; consumerId: string },
+  options: { filter?: LogsFilter; cursor?: string; limit: number },
+): Promise<Page<LogView>> {
+  const before = decodeCursor(options.cursor);
+  // One row more than the page tells whether there is a next one.
+  const rows = await findRequestLogs(db, scope.applicationId, scope.consumerId, logQuery(options.filter ?? {}, before, options.limit + 1));
   const page = rows.slice(0, options.limit);
   return { data: page.map(toView), next: rows.length > options.limit ? encodeCursor(page[page.length - 1].id) : null };
 }
