@@ -39,12 +39,12 @@ const LEASE_MS = PROVIDER_TIMEOUT_MS + 15_000;
 const LEASE_POLL_MS = 100;
 
 /** Whether `rec` still holds the grant a refresh started from: not revoked, not replaced by a new authorization. */
-function sameGrant(rec: ConnectionRecord, used: TokenSet): boolean {
+export function sameGrant(rec: ConnectionRecord, used: TokenSet): boolean {
   if (!rec.credentials || rec.authStatus === 'revoked') return false;
   return used.refresh_token ? rec.credentials.refresh_token === used.refresh_token : rec.credentials.access_token === used.access_token;
 }
 
-function stillNeeded(ctx: VaultContext, current: ConnectionRecord, reason: RefreshReason): boolean {
+export function stillNeeded(ctx: VaultContext, current: ConnectionRecord, reason: RefreshReason): boolean {
   if (reason.rejectedAccessToken !== undefined) return current.credentials?.access_token === reason.rejectedAccessToken;
   if (reason.stale) return Boolean(current.credentials?.refresh_token) && Date.now() - current.updatedAt > 60_000;
   return reason.force === true || needsRefresh(current, ctx.oauth.refreshMarginMs);
@@ -76,7 +76,7 @@ async function requestNewToken(ctx: VaultContext, integration: Integration, rec:
   });
 }
 
-function covers(ran: RefreshReason, wanted: RefreshReason, result: ConnectionRecord): boolean {
+export function covers(ran: RefreshReason, wanted: RefreshReason, result: ConnectionRecord): boolean {
   if (wanted.force && !ran.force) return false;
   if (wanted.rejectedAccessToken !== undefined) return result.credentials?.access_token !== wanted.rejectedAccessToken;
   return true;
@@ -197,7 +197,7 @@ export class RefreshCoordinator {
 }
 
 /** The events of a refresh's outcome, from the record it changed. */
-function refreshEvents(before: ConnectionRecord, succeeded: boolean, rejected: boolean): VaultEventType[] {
+export function refreshEvents(before: ConnectionRecord, succeeded: boolean, rejected: boolean): VaultEventType[] {
   if (succeeded) return before.lastRefreshFailedAt !== null ? ['vault.connection.token_refresh.recovered'] : [];
   if (rejected) return ['vault.connection.token_refresh.failed'];
   return before.lastRefreshFailedAt === null ? ['vault.connection.token_refresh.pending'] : [];

@@ -22,6 +22,8 @@ export interface TestProvider {
   discoveryRequests: number;
   /** While above zero, each token request is answered 503 (an outage in front of the provider) and counts down. */
   tokenOutages: number;
+  /** While set, each token response waits for it after the provider did its work (a slow or hanging token endpoint). */
+  tokenHold: Promise<void> | null;
   /** Writes a connector file pointing at this provider into `dir`; returns its service id. */
   writeConnector(dir: string, options?: ConnectorOptions): string;
   close(): Promise<void>;
@@ -118,6 +120,15 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Test
         return;
       }
     }
+    const hold = req.method === 'POST' && pathname === '/token' ? handle.tokenHold : null;
+    if (hold) {
+      // The provider does its work (rotates, records) at once; only its answer waits.
+      const end = res.end.bind(res) as (...args: unknown[]) => http.ServerResponse;
+      res.end = ((...args: unknown[]) => {
+        void hold.then(() => end(...args));
+        return res;
+      }) as typeof res.end;
+    }
     if (req.method === 'POST' && pathname === '/token' && handle.tokenOutages > 0) {
       handle.tokenOutages -= 1;
       res.writeHead(503, { 'content-type': 'application/json' });
@@ -140,6 +151,7 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Test
     issuer,
     init,
     tokenOutages: 0,
+    tokenHold: null,
     tokenEndpointHits: 0,
     discoveryRequests: 0,
     clientId,
