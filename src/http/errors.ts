@@ -1,5 +1,7 @@
 // Every failure leaves as Apideck's error envelope with a 4xx where the caller can fix it.
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import { VersionConflictError } from '../store/connections.js';
+import { isStoreBusy } from '../store/database.js';
 import { VaultError } from '../vault/errors.js';
 import { errorBody } from './envelope.js';
 
@@ -40,6 +42,11 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (status >= 400 && status < 500) {
       const typeName = error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? 'RequestValidationError' : 'BadRequestError';
       return reply.code(status).send(errorBody(status, typeName, error.message.replace(/^Body is not valid JSON.*$/, 'Body is not valid JSON')));
+    }
+    if (error instanceof VersionConflictError) return reply.code(409).send(errorBody(409, 'ConflictError', error.message, error.message));
+    if (isStoreBusy(error)) {
+      request.log.warn({ err: error }, 'database busy');
+      return reply.code(503).header('retry-after', '1').send(errorBody(503, 'ServiceUnavailableError', 'The database is busy; retry shortly'));
     }
     request.log.error({ err: error }, 'unhandled error');
     return reply.code(500).send(errorBody(500, 'UnexpectedError', 'An unexpected error occurred', 'An unexpected error occurred; see the server log'));

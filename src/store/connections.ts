@@ -3,7 +3,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Keyring } from '../crypto/keyring.js';
 import { decodeConnection, encodeConnection, OpenedSecretsCache, type ConnectionRecord } from './connection-record.js';
 import { upsertConsumer } from './consumers.js';
-import type { Dialect, Executor, Store } from './database.js';
+import { isStoreBusy, type Dialect, type Executor, type Store } from './database.js';
 import { insertEvents, type OutboxRow } from './outbox.js';
 import type { ConnectionsTable, Database } from './schema.js';
 
@@ -49,8 +49,6 @@ export class VersionConflictError extends Error {
 
 const MAX_ATTEMPTS = 8;
 
-/** SQLite across processes: a write lock lost to another process, or a read snapshot that went stale before the write. */
-const isBusy = (error: unknown) => /^SQLITE_BUSY/.test((error as { code?: string })?.code ?? '');
 
 export class ConnectionRepository {
   private readonly opened = new OpenedSecretsCache();
@@ -110,7 +108,8 @@ export class ConnectionRepository {
       try {
         return await this.db.transaction().execute((tx) => this.applyOnce(tx, key, change, options));
       } catch (error) {
-        if (!(error instanceof VersionConflictError || isBusy(error)) || attempt >= MAX_ATTEMPTS) throw error;
+        // SQLite across processes: a read snapshot gone stale before the write fails as SQLITE_BUSY_SNAPSHOT; run again.
+        if (!(error instanceof VersionConflictError || isStoreBusy(error)) || attempt >= MAX_ATTEMPTS) throw error;
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
       }
     }

@@ -28,6 +28,19 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** How long a query may wait for one of PostgreSQL's pooled connections. */
+const POOL_WAIT_MS = 10_000;
+
+/**
+ * The database was there but too busy to take the query in time: every pooled PostgreSQL connection stayed in use
+ * for POOL_WAIT_MS, or SQLite's write lock stayed with another process past its busy timeout. Retrying later works.
+ */
+export function isStoreBusy(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && code.startsWith('SQLITE_BUSY')) return true;
+  return typeof message === 'string' && /^timeout exceeded when trying to connect/.test(message);
+}
+
 export interface StoreOptions {
   dataDir: string;
   databaseUrl: string | null;
@@ -53,7 +66,8 @@ function openPostgres(databaseUrl: string): Store {
     getTypeParser: ((oid: number, format?: 'text') => (oid === 114 || oid === 3802 ? asText : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser,
   };
   const options = schema ? `-c search_path=${schema}` : undefined;
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 10, types, ...(options ? { options } : {}) });
+  // No request waits for a pooled connection for ever: after POOL_WAIT_MS it is answered 503 (see isStoreBusy).
+  const pool = new pg.Pool({ connectionString: url.toString(), max: 10, connectionTimeoutMillis: POOL_WAIT_MS, types, ...(options ? { options } : {}) });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const changes = postgresChangeFeed(url.toString(), options, `coffer_config_${schema ?? 'public'}`);
   const safe = new URL(url);
