@@ -3,7 +3,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Keyring } from '../crypto/keyring.js';
 import { decodeConnection, encodeConnection, OpenedSecretsCache, type ConnectionRecord } from './connection-record.js';
 import { upsertConsumer } from './consumers.js';
-import { isStoreBusy, type Dialect, type Executor, type Store } from './database.js';
+import type { Dialect, Executor, Store } from './database.js';
 import { insertEvents, type OutboxRow } from './outbox.js';
 import type { ConnectionsTable, Database } from './schema.js';
 
@@ -48,6 +48,8 @@ export class VersionConflictError extends Error {
 }
 
 const MAX_ATTEMPTS = 8;
+
+const isSqliteBusy = (error: unknown) => String((error as { code?: unknown })?.code ?? '').startsWith('SQLITE_BUSY');
 
 
 export class ConnectionRepository {
@@ -109,7 +111,7 @@ export class ConnectionRepository {
         return await this.db.transaction().execute((tx) => this.applyOnce(tx, key, change, options));
       } catch (error) {
         // SQLite across processes: a read snapshot gone stale before the write fails as SQLITE_BUSY_SNAPSHOT; run again.
-        if (!(error instanceof VersionConflictError || isStoreBusy(error)) || attempt >= MAX_ATTEMPTS) throw error;
+        if (!(error instanceof VersionConflictError || isSqliteBusy(error)) || attempt >= MAX_ATTEMPTS) throw error;
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
       }
     }
