@@ -35,35 +35,27 @@ export async function findMappingRow(db: Executor, key: MappingKey, targetFieldI
   return owned(db, key).where('target_field_id', '=', targetFieldId).executeTakeFirst();
 }
 
+/** The primary key of one mapping. */
+const mappingId = (key: MappingKey, targetFieldId: string) => ({
+  application_id: key.applicationId,
+  consumer_id: key.consumerId,
+  unified_api: key.unifiedApi,
+  service_id: key.serviceId,
+  target_field_id: targetFieldId,
+});
+
 /** Creates or replaces the mapping; `mode: 'update'` changes an existing one only. Returns whether a row was written. */
 export async function writeMapping(db: Executor, key: MappingKey, targetFieldId: string, value: string, mode: 'create' | 'update' | 'upsert'): Promise<boolean> {
   const now = Date.now();
-  const existing = await findMappingRow(db, key, targetFieldId);
-  if (!existing && mode === 'update') return false;
-  if (existing) {
-    await db
-      .updateTable('custom_mappings')
-      .set({ value, updated_at: now })
-      .where('application_id', '=', key.applicationId)
-      .where('consumer_id', '=', key.consumerId)
-      .where('unified_api', '=', key.unifiedApi)
-      .where('service_id', '=', key.serviceId)
-      .where('target_field_id', '=', targetFieldId)
-      .execute();
-    return true;
+  const id = mappingId(key, targetFieldId);
+  if (mode === 'update') {
+    const result = await db.updateTable('custom_mappings').set({ value, updated_at: now }).where((eb) => eb.and(id)).executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
   await db
     .insertInto('custom_mappings')
-    .values({
-      application_id: key.applicationId,
-      consumer_id: key.consumerId,
-      unified_api: key.unifiedApi,
-      service_id: key.serviceId,
-      target_field_id: targetFieldId,
-      value,
-      created_at: now,
-      updated_at: now,
-    })
+    .values({ ...id, value, created_at: now, updated_at: now })
+    .onConflict((oc) => oc.columns(['application_id', 'consumer_id', 'unified_api', 'service_id', 'target_field_id']).doUpdateSet({ value, updated_at: now }))
     .execute();
   return true;
 }
@@ -77,13 +69,6 @@ export async function writeMappingForConsumer(db: Kysely<Database>, key: Mapping
 }
 
 export async function deleteMapping(db: Executor, key: MappingKey, targetFieldId: string): Promise<boolean> {
-  const result = await db
-    .deleteFrom('custom_mappings')
-    .where('application_id', '=', key.applicationId)
-    .where('consumer_id', '=', key.consumerId)
-    .where('unified_api', '=', key.unifiedApi)
-    .where('service_id', '=', key.serviceId)
-    .where('target_field_id', '=', targetFieldId)
-    .executeTakeFirst();
+  const result = await db.deleteFrom('custom_mappings').where((eb) => eb.and(mappingId(key, targetFieldId))).executeTakeFirst();
   return Number(result.numDeletedRows) > 0;
 }
