@@ -1,8 +1,7 @@
 // GET /vault/callback: the provider sends the browser back with a code (or an error); exchange, store, redirect.
 import * as oauth from 'oauth4webapi';
 import type { VaultContext } from '../vault/context.js';
-import { blankConnection, connectionEvent, connectionKey, loadConnection, sealedSettings, transitionEvents, type Scope } from '../vault/connection-mutation.js';
-import type { ConnectionRecord } from '../store/connection-record.js';
+import { loadConnection, mutateConnection, type Scope } from '../vault/connection-mutation.js';
 import { resolveIntegration } from '../vault/integrations.js';
 import { VaultError } from '../vault/errors.js';
 import { callbackUrl } from './authorize.js';
@@ -115,24 +114,12 @@ export async function completeAuthorization(ctx: VaultContext, query: URLSearchP
   }
 
   // A first authorization reads as Apideck's sequence: created, then updated with the tokens, then callable.
-  let blank: ConnectionRecord | null = null;
   let confirmToken: string | null = null;
-  await ctx.connections.update(
-    connectionKey(flow.scope, flow.serviceId),
-    async (draft, tx) => {
-      applyTokenResponse(def, draft, tokens);
-      draft.confirmed = flow.nonce === null;
-      confirmToken = flow.nonce === null ? null : await issueConfirmToken(tx, flow.scope, flow.serviceId);
-    },
-    {
-      sealedSettings: sealedSettings(def),
-      blank: () => structuredClone((blank = blankConnection(flow.scope, def, flow.unifiedApi))),
-      events: (before, after) =>
-        before
-          ? transitionEvents(def, flow.unifiedApi, before, after)
-          : [connectionEvent(def, blank!, 'vault.connection.created', flow.unifiedApi), ...transitionEvents(def, flow.unifiedApi, blank!, after)],
-    },
-  );
+  await mutateConnection(ctx, flow.scope, def, flow.unifiedApi, { create: true, announceBlank: true }, async (draft, tx) => {
+    applyTokenResponse(def, draft, tokens);
+    draft.confirmed = flow.nonce === null;
+    confirmToken = flow.nonce === null ? null : await issueConfirmToken(tx, flow.scope, flow.serviceId);
+  });
   if (confirmToken === null) return flow.redirectUri;
   const url = new URL(flow.redirectUri);
   url.hash = new URLSearchParams({ nonce: flow.nonce!, confirm_token: confirmToken, service_id: flow.serviceId }).toString();

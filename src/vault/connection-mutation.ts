@@ -94,6 +94,8 @@ export function transitionEvents(def: ConnectorDefinition, unifiedApi: string, b
 export interface MutationOptions {
   /** Create the connection when it does not exist (otherwise: 404). */
   create: boolean;
+  /** A connection created by this write is announced as created (blank), then updated: an OAuth callback's sequence. */
+  announceBlank?: boolean;
   /** Events to emit after the transition's own; a function sees the records before and after. */
   extraEvents?: VaultEventType[] | ((before: ConnectionRecord | null, after: ConnectionRecord) => VaultEventType[]);
 }
@@ -119,10 +121,15 @@ export async function mutateConnection(
   change: ConnectionChange,
 ): Promise<MutationResult> {
   const { extraEvents } = options;
+  let blank: ConnectionRecord | null = null;
   const result = await ctx.connections.update(connectionKey(scope, def.id), change, {
     sealedSettings: sealedSettings(def),
-    blank: options.create ? () => blankConnection(scope, def, unifiedApi) : undefined,
-    events: (before, after) => transitionEvents(def, unifiedApi, before, after, typeof extraEvents === 'function' ? extraEvents(before, after) : extraEvents),
+    blank: options.create ? () => structuredClone((blank = blankConnection(scope, def, unifiedApi))) : undefined,
+    events: (before, after) => {
+      const extra = typeof extraEvents === 'function' ? extraEvents(before, after) : extraEvents;
+      if (before || !options.announceBlank) return transitionEvents(def, unifiedApi, before, after, extra);
+      return [connectionEvent(def, blank!, 'vault.connection.created', unifiedApi), ...transitionEvents(def, unifiedApi, blank!, after, extra)];
+    },
   });
   if (!result) throw notFound('connection', `${unifiedApi}+${def.id}`);
   return result;

@@ -40,9 +40,9 @@ export function usesTokenGrant(def: ConnectorDefinition): boolean {
 
 export function connectionState(def: ConnectorDefinition, s: StateInputs): { state: ConnectionState; health?: ConnectionHealth } {
   if (!s.hasRecord) return { state: 'available' };
-  if (def.auth_type === 'none') return { state: 'callable', health: 'ok' };
-  const missing = missingRequiredSettings(def, s.settings).length > 0;
   const degraded = s.lastDownstreamErrorAt !== null;
+  if (def.auth_type === 'none') return { state: 'callable', health: degraded ? 'degraded' : 'ok' };
+  const missing = missingRequiredSettings(def, s.settings).length > 0;
   if (def.auth_type === 'oauth2') {
     if (s.authStatus === 'revoked') return { state: 'added', health: 'revoked' };
     if (!s.hasAccessToken) return { state: 'added', health: missing ? 'missing_settings' : 'needs_auth' };

@@ -11,6 +11,14 @@ function optionValues(field: FormField): unknown[] {
   return (field.options ?? []).flatMap((o) => (o.option_type === 'group' ? o.options.map((s) => s.value) : [o.value]));
 }
 
+const parsedUrl = (text: string): URL | null => {
+  try {
+    return new URL(text);
+  } catch {
+    return null;
+  }
+};
+
 export function checkFieldValue(field: FormField, value: unknown, where: string): void {
   if (value === null || value === '') return;
   const fail = (why: string) => {
@@ -29,15 +37,12 @@ export function checkFieldValue(field: FormField, value: unknown, where: string)
     case 'email':
       if (typeof value !== 'string' || !EMAIL.test(value)) fail('expected an email address');
       return;
-    case 'url':
-      if (typeof value !== 'string') fail('expected a URL');
-      try {
-        const url = new URL(`${field.prefix ?? ''}${value as string}${field.suffix ?? ''}`);
-        if (url.protocol !== 'http:' && url.protocol !== 'https:') fail('expected an http(s) URL');
-      } catch {
-        fail('expected a URL');
-      }
+    case 'url': {
+      const url = typeof value === 'string' ? parsedUrl(`${field.prefix ?? ''}${value}${field.suffix ?? ''}`) : null;
+      if (!url) fail('expected a URL');
+      else if (url.protocol !== 'http:' && url.protocol !== 'https:') fail('expected an http(s) URL');
       return;
+    }
     default:
       if (typeof value === 'object') fail('expected a string, number or boolean');
   }
