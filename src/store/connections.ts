@@ -93,9 +93,15 @@ export class ConnectionRepository {
     return row ? this.decode(row) : null;
   }
 
-  /** Every connection of a consumer, decoded, by service id. */
+  /** Every connection of a consumer, decoded, in service id order. */
   async listForConsumer(applicationId: string, consumerId: string): Promise<ConnectionRecord[]> {
-    const rows = await this.db.selectFrom('connections').selectAll().where('application_id', '=', applicationId).where('consumer_id', '=', consumerId).execute();
+    const rows = await this.db
+      .selectFrom('connections')
+      .selectAll()
+      .where('application_id', '=', applicationId)
+      .where('consumer_id', '=', consumerId)
+      .orderBy('service_id')
+      .execute();
     return Promise.all(rows.map((row) => this.decode(row)));
   }
 

@@ -100,17 +100,6 @@ export async function servicesOfConsumers(db: Executor, applicationId: string, c
   return out;
 }
 
-/** The consumer's connection rows (still sealed), by service id. */
-export async function consumerConnections(db: Executor, applicationId: string, consumerId: string): Promise<ConsumerConnectionRow[]> {
-  return db
-    .selectFrom('connections')
-    .selectAll()
-    .where('application_id', '=', applicationId)
-    .where('consumer_id', '=', consumerId)
-    .orderBy('service_id')
-    .execute();
-}
-
 /**
  * Deletes the consumer with its connections, consents, custom mappings and pending callback states, all or nothing.
  * `removeConnections` runs first in the same transaction with the consumer's connection rows, so the domain can

@@ -1,6 +1,5 @@
 // Consumers of an application: list/search, detail with connections, metadata, deletion and request stats.
 import type { VaultContext } from './context.js';
-import { decodeConnection } from '../store/connection-record.js';
 import { consumerConnectionView } from './connection-view.js';
 import { removeConnection } from './connections.js';
 import * as consumers from '../store/consumers.js';
@@ -54,14 +53,13 @@ async function findConsumer(ctx: VaultContext, applicationId: string, consumerId
 
 export async function getConsumer(ctx: VaultContext, applicationId: string, consumerId: string) {
   const row = await findConsumer(ctx, applicationId, consumerId);
-  const connectionRows = await consumers.consumerConnections(ctx.db, applicationId, consumerId);
+  const records = await ctx.connections.listForConsumer(applicationId, consumerId);
   const connections = [];
-  for (const c of connectionRows) {
-    const def = ctx.catalogue.get(c.service_id);
-    if (!def) continue;
-    connections.push(consumerConnectionView(def, await decodeConnection(ctx.keyring, c)));
+  for (const rec of records) {
+    const def = ctx.catalogue.get(rec.serviceId);
+    if (def) connections.push(consumerConnectionView(def, rec));
   }
-  return { ...toConsumer(row, connectionRows.map((c) => c.service_id)), connections };
+  return { ...toConsumer(row, records.map((rec) => rec.serviceId)), connections };
 }
 
 export async function createConsumer(ctx: VaultContext, applicationId: string, consumerId: string, metadata?: ConsumerMetadata) {
@@ -83,7 +81,7 @@ export async function deleteConsumer(ctx: VaultContext, applicationId: string, c
     // Connections of a connector no longer in the catalogue have no event to emit; the store deletes them with the rest.
     for (const row of connections) {
       const def = ctx.catalogue.get(row.service_id);
-      const rec = await decodeConnection(ctx.keyring, row, trx);
+      const rec = await ctx.connections.decode(row, trx);
       if (def) await removeConnection(trx, def, rec);
     }
   });
