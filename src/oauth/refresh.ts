@@ -126,7 +126,8 @@ export class RefreshCoordinator {
       if (!stillNeeded(this.ctx, current, reason)) return current;
       return await this.refreshLeased(scope, integration, unifiedApi, current);
     } finally {
-      await this.ctx.connections.releaseRefreshLease(leased, this.leaseOwner);
+      // A release that fails must not hide the refresh's outcome: the lease lapses on its own.
+      await this.ctx.connections.releaseRefreshLease(leased, this.leaseOwner).catch(() => {});
     }
   }
 

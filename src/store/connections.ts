@@ -49,7 +49,14 @@ export class VersionConflictError extends Error {
 
 const MAX_ATTEMPTS = 8;
 
-const isSqliteBusy = (error: unknown) => String((error as { code?: unknown })?.code ?? '').startsWith('SQLITE_BUSY');
+/**
+ * Worth running the unit again: SQLite's read snapshot went stale before the write (another process wrote), or
+ * PostgreSQL chose this transaction as a deadlock victim.
+ */
+const isRetryable = (error: unknown) => {
+  const code = String((error as { code?: unknown })?.code ?? '');
+  return code.startsWith('SQLITE_BUSY') || code === '40P01' || code === '40001';
+};
 
 
 export class ConnectionRepository {
@@ -116,8 +123,7 @@ export class ConnectionRepository {
       try {
         return await this.db.transaction().execute((tx) => this.applyOnce(tx, key, change, options));
       } catch (error) {
-        // SQLite across processes: a read snapshot gone stale before the write fails as SQLITE_BUSY_SNAPSHOT; run again.
-        if (!(error instanceof VersionConflictError || isSqliteBusy(error)) || attempt >= MAX_ATTEMPTS) throw error;
+        if (!(error instanceof VersionConflictError || isRetryable(error)) || attempt >= MAX_ATTEMPTS) throw error;
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
       }
     }
