@@ -1,6 +1,6 @@
 // Refresh-storm scenario for `npm run bench` (PostgreSQL only): 1 000 concurrent calls on an expired token, spread
 // evenly over 2 Coffer instances sharing one database. Coffer must ask the provider for a new token exactly once
-// (single-flight per process + advisory lock and re-read across processes) and hand every caller the same token.
+// (single-flight per process + a refresh lease on the row and a re-read across processes) and hand every caller the same token.
 //
 // Set-up, all real: a panva oidc-provider in this process (interactions approved by a handler, token requests counted
 // by grant type), a connector YAML for it in a temp dir, a fresh schema `bench_storm_<random>`, and two

@@ -1,4 +1,4 @@
-// Exactly-once token refresh under load: two `coffer serve` processes on one PostgreSQL database (advisory lock +
+// Exactly-once token refresh under load: two `coffer serve` processes on one PostgreSQL database (a refresh lease +
 // re-read + compare-and-swap), one in-process Coffer per backend (single-flight), the background refresher, and
 // tokens whose expiry is unknown (refreshed only when a caller reports the token as rejected).
 // Spawns the BUILT CLI (dist/cli.js): `npm run build` first when running vitest directly.
