@@ -1,4 +1,5 @@
 // The connections repository, and the one unit of work every change to a connection goes through.
+import { atomically } from './transaction.js';
 import type { Kysely, Selectable } from 'kysely';
 import type { Keyring } from '../crypto/keyring.js';
 import { decodeConnection, encodeConnection, OpenedSecretsCache, type ConnectionRecord } from './connection-record.js';
@@ -121,7 +122,7 @@ export class ConnectionRepository {
   async update(key: ConnectionKey, change: ConnectionChange, options: ConnectionWriteOptions): Promise<ConnectionWriteResult | null> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.db.transaction().execute((tx) => this.applyOnce(tx, key, change, options));
+        return await atomically(this.db, (tx) => this.applyOnce(tx, key, change, options));
       } catch (error) {
         if (!(error instanceof VersionConflictError || isRetryable(error)) || attempt >= MAX_ATTEMPTS) throw error;
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
@@ -160,7 +161,7 @@ export class ConnectionRepository {
 
   /** Deletes the connection with its consents and custom mappings, appending `events` of the deleted record. */
   async remove(key: ConnectionKey, events: (deleted: ConnectionRecord) => OutboxRow[]): Promise<ConnectionRecord | null> {
-    const removed = await this.db.transaction().execute(async (tx) => {
+    const removed = await atomically(this.db, async (tx) => {
       const row = await this.findRow(tx, key, true);
       if (!row) return null;
       const record = await this.decode(row, tx);
@@ -183,7 +184,7 @@ export class ConnectionRepository {
     build: (source: ConnectionRecord) => ConnectionRecord,
     options: { sealedSettings: ReadonlySet<string>; events: (source: ConnectionRecord, moved: ConnectionRecord) => OutboxRow[]; targetExists: () => Error },
   ): Promise<ConnectionRecord | null> {
-    return this.db.transaction().execute(async (tx) => {
+    return atomically(this.db, async (tx) => {
       const sourceRow = await this.findRow(tx, from, true);
       const targetRow = await this.findRow(tx, to, true);
       if (!sourceRow) return targetRow ? this.decode(targetRow, tx) : null;
@@ -214,7 +215,7 @@ export class ConnectionRepository {
    */
   async markDownstream(rec: ConnectionRecord, failed: boolean, events: (after: ConnectionRecord) => OutboxRow[]): Promise<boolean> {
     const now = Date.now();
-    return this.db.transaction().execute(async (tx) => {
+    return atomically(this.db, async (tx) => {
       const result = await tx
         .updateTable('connections')
         .set({ last_downstream_error_at: failed ? now : null, updated_at: now })

@@ -1,9 +1,8 @@
 // The custom-mappings repository: one JSONPath per (connection, target field).
-import type { Kysely } from 'kysely';
+import { atomically } from './transaction.js';
 import type { ConnectionKey } from './connections.js';
 import { upsertConsumer } from './consumers.js';
 import type { Executor } from './database.js';
-import type { Database } from './schema.js';
 
 export interface MappingKey extends ConnectionKey {
   unifiedApi: string;
@@ -61,8 +60,8 @@ export async function writeMapping(db: Executor, key: MappingKey, targetFieldId:
 }
 
 /** A mapping written on its own (not with a connection change): the consumer is created with it, in one transaction. */
-export async function writeMappingForConsumer(db: Kysely<Database>, key: MappingKey, targetFieldId: string, value: string, mode: 'create' | 'update'): Promise<boolean> {
-  return db.transaction().execute(async (tx) => {
+export async function writeMappingForConsumer(db: Executor, key: MappingKey, targetFieldId: string, value: string, mode: 'create' | 'update'): Promise<boolean> {
+  return atomically(db, async (tx) => {
     await upsertConsumer(tx, key.applicationId, key.consumerId);
     return writeMapping(tx, key, targetFieldId, value, mode);
   });

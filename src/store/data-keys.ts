@@ -1,5 +1,6 @@
 // The data keys repository: each application's data keys, wrapped by a master key. One key per application is active
 // (new values are sealed with it); the others stay to open what they sealed.
+import { atomically } from './transaction.js';
 import type { Executor } from './database.js';
 import type { DataKeysTable } from './schema.js';
 
@@ -11,12 +12,10 @@ export type WrappedDataKey = Pick<DataKeysTable, 'master_key_id' | 'wrapped'>;
  * transaction: the caller's when `db` is one (a new application and its first key land together), else their own.
  */
 export async function createActiveDataKey(db: Executor, applicationId: string, key: NewDataKey): Promise<void> {
-  if (!db.isTransaction) return db.transaction().execute((tx) => createActiveDataKey(tx, applicationId, key));
-  await db.updateTable('data_keys').set({ active: 0 }).where('application_id', '=', applicationId).execute();
-  await db
-    .insertInto('data_keys')
-    .values({ ...key, application_id: applicationId, active: 1 })
-    .execute();
+  await atomically(db, async (tx) => {
+    await tx.updateTable('data_keys').set({ active: 0 }).where('application_id', '=', applicationId).execute();
+    await tx.insertInto('data_keys').values({ ...key, application_id: applicationId, active: 1 }).execute();
+  });
 }
 
 export async function findDataKey(db: Executor, applicationId: string, id: string): Promise<WrappedDataKey | undefined> {

@@ -1,8 +1,9 @@
 // The Flows Vault connections repository (Auth0's /api/v2/flows/vault/connections). Secret columns (`setup`, `tokens`)
 // arrive sealed: sealing belongs to the domain (flows/connection-secrets.ts), which may need the write's transaction.
-import type { Kysely, Selectable } from 'kysely';
+import { atomically } from './transaction.js';
+import type { Selectable } from 'kysely';
 import type { Executor } from './database.js';
-import type { Database, FlowsVaultConnectionsTable } from './schema.js';
+import type { FlowsVaultConnectionsTable } from './schema.js';
 
 export type FlowsConnectionRow = Selectable<FlowsVaultConnectionsTable>;
 /** A new row; the repository adds the application id it is scoped by. */
@@ -16,11 +17,11 @@ export type FlowsConnectionTokens = Pick<FlowsConnectionRow, 'tokens' | 'token_e
  * row or not at all.
  */
 export async function insertFlowsConnection(
-  db: Kysely<Database>,
+  db: Executor,
   applicationId: string,
   build: (tx: Executor) => Promise<NewFlowsConnection>,
 ): Promise<FlowsConnectionRow> {
-  return db.transaction().execute(async (tx) => {
+  return atomically(db, async (tx) => {
     const row: FlowsConnectionRow = { ...(await build(tx)), application_id: applicationId };
     await tx.insertInto('flows_vault_connections').values(row).execute();
     return row;
@@ -32,12 +33,12 @@ export async function insertFlowsConnection(
  * Returns the row as written, or undefined when it changed or went away meanwhile.
  */
 export async function updateFlowsConnection(
-  db: Kysely<Database>,
+  db: Executor,
   applicationId: string,
   current: FlowsConnectionRow,
   build: (tx: Executor) => Promise<FlowsConnectionChange>,
 ): Promise<FlowsConnectionRow | undefined> {
-  return db.transaction().execute(async (tx) => {
+  return atomically(db, async (tx) => {
     const values = { ...(await build(tx)), version: current.version + 1 };
     const result = await tx
       .updateTable('flows_vault_connections')

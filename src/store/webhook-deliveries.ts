@@ -1,9 +1,10 @@
 // The webhook deliveries repository: one delivery per (event, subscription) and one log entry per attempt at it.
 // The dispatcher's functions work across applications (one dispatcher serves them all); what an API caller reads or
 // queues is scoped by application.
-import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
+import { atomically } from './transaction.js';
+import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Dialect, Executor } from './database.js';
-import type { Database, WebhookAttemptsTable, WebhookDeliveriesTable } from './schema.js';
+import type { WebhookAttemptsTable, WebhookDeliveriesTable } from './schema.js';
 import { findEvent, findEventsToDeliver, lockUndeliveredEvents, markEventsDelivered, type EventToDeliver, type UndeliveredEvent } from './outbox.js';
 import { disableWebhook, findEnabledWebhooks, findWebhooksByIds, type WebhookRow, type WebhookTarget } from './webhooks.js';
 
@@ -48,12 +49,12 @@ export interface AttemptFilter {
  * transaction because on PostgreSQL the events' locks are what keeps two dispatchers from fanning out the same ones.
  */
 export async function fanOutEvents(
-  db: Kysely<Database>,
+  db: Executor,
   dialect: Dialect,
   limit: number,
   plan: (events: UndeliveredEvent[], webhooks: WebhookTarget[], now: number) => NewDelivery[],
 ): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+  await atomically(db, async (trx) => {
     const events = await lockUndeliveredEvents(trx, dialect, limit);
     if (events.length === 0) return;
     const webhooks = await findEnabledWebhooks(trx, [...new Set(events.map((e) => e.application_id))]);
@@ -72,11 +73,11 @@ export async function fanOutEvents(
  * attempt time becomes `leaseUntil`, so the attempt of an instance that crashed is due again once the lease is over.
  */
 export async function claimDueDeliveries(
-  db: Kysely<Database>,
+  db: Executor,
   dialect: Dialect,
   options: { now: number; leaseUntil: number; limit: number },
 ): Promise<ClaimedDelivery[]> {
-  const ids = await db.transaction().execute(async (trx) => {
+  const ids = await atomically(db, async (trx) => {
     let query = trx
       .selectFrom('webhook_deliveries')
       .select('id')
@@ -118,13 +119,13 @@ export async function cancelDelivery(db: Executor, applicationId: string, id: st
  * instance owns the row and this attempt is only logged. Returns whether the subscription was disabled.
  */
 export async function recordAttempt(
-  db: Kysely<Database>,
+  db: Executor,
   delivery: Pick<DeliveryRow, 'id' | 'application_id' | 'webhook_id' | 'event_id' | 'attempts'>,
   result: AttemptResult,
   entry: Omit<NewAttempt, 'application_id' | 'delivery_id' | 'webhook_id' | 'event_id' | 'retry_scheduled'>,
 ): Promise<{ webhookDisabled: boolean }> {
   const now = entry.created_at;
-  return db.transaction().execute(async (trx) => {
+  return atomically(db, async (trx) => {
     const updated = await trx
       .updateTable('webhook_deliveries')
       .set(
@@ -164,12 +165,12 @@ export async function recordAttempt(
  * subscriptions it was queued for, or null when the application has no such event.
  */
 export async function requeueEvent(
-  db: Kysely<Database>,
+  db: Executor,
   applicationId: string,
   eventId: string,
   plan: (event: { id: string; event_type: string }, webhooks: WebhookTarget[], now: number) => NewDelivery[],
 ): Promise<string[] | null> {
-  return db.transaction().execute(async (trx) => {
+  return atomically(db, async (trx) => {
     const event = await findEvent(trx, applicationId, eventId);
     if (!event) return null;
     const webhooks = await findEnabledWebhooks(trx, [applicationId]);
