@@ -160,14 +160,13 @@ export class Forwarder {
   private async prepare(call: ProxyCall, trace: ProxyTrace): Promise<Prepared> {
     const { ctx } = this;
     const { applicationId, consumerId } = call.scope;
-    const found = await ctx.connections.findForCall({ applicationId, consumerId, serviceId: call.serviceId });
-    if (!found) throw notFound('connection', `${call.unifiedApi ?? '*'}+${call.serviceId}`);
-    const unifiedApi = call.unifiedApi ?? found.unifiedApi;
+    let rec = await ctx.connections.findForCall({ applicationId, consumerId, serviceId: call.serviceId });
+    if (!rec) throw notFound('connection', `${call.unifiedApi ?? '*'}+${call.serviceId}`);
+    const unifiedApi = call.unifiedApi ?? rec.unifiedApi;
     trace.unifiedApi = unifiedApi;
     const integration = await resolveIntegration(ctx, call.scope.applicationId, unifiedApi, call.serviceId);
     const { def } = integration;
     trace.serviceName = def.name;
-    let rec = found;
     if (!rec.enabled) throw unprocessable(`The ${def.name} connection is disabled`);
     const injecting = call.downstreamAuthorization === null;
     if (injecting) {

@@ -128,17 +128,24 @@ export async function decodeConnection(keyring: Keyring, row: Selectable<Connect
   };
 }
 
-/** The row of `rec` without `version` and `updated_at` (the writer sets those); settings in `sealed` are sealed. */
+/**
+ * The row of `rec` without `version` and `updated_at` (the writer sets those); settings in `sealed` are sealed. What was
+ * sealed goes into `cache` as opened, so the next read of the written row opens nothing.
+ */
 export async function encodeConnection(
   keyring: Keyring,
   sealed: ReadonlySet<string>,
   rec: ConnectionRecord,
   db: Executor,
+  cache?: OpenedSecretsCache,
 ): Promise<Omit<Insertable<ConnectionsTable>, 'version' | 'updated_at'>> {
   const ctx = (field: string) => ({ applicationId: rec.applicationId, ownerId: rec.id, field });
   const clear: Record<string, unknown> = {};
   const secret: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(rec.settings)) (sealed.has(key) ? secret : clear)[key] = value;
+  const sealedSettings = Object.keys(secret).length ? await keyring.sealJson(ctx('settings'), secret, db) : null;
+  const sealedCredentials = rec.credentials ? await keyring.sealJson(ctx('credentials'), rec.credentials, db) : null;
+  cache?.set(rec.id, { sealedSettings, sealedCredentials, settings: secret, credentials: rec.credentials });
   return {
     id: rec.id,
     application_id: rec.applicationId,
@@ -147,8 +154,8 @@ export async function encodeConnection(
     unified_api: rec.unifiedApi,
     enabled: rec.enabled ? 1 : 0,
     settings: JSON.stringify(clear),
-    secrets: Object.keys(secret).length ? await keyring.sealJson(ctx('settings'), secret, db) : null,
-    credentials: rec.credentials ? await keyring.sealJson(ctx('credentials'), rec.credentials, db) : null,
+    secrets: sealedSettings,
+    credentials: sealedCredentials,
     token_expires_at: rec.tokenExpiresAt,
     auth_status: rec.authStatus,
     auth_error: rec.authError,

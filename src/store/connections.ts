@@ -138,7 +138,7 @@ export class ConnectionRepository {
     const draft = before ? structuredClone(before) : options.blank!();
     if ((await change(draft, tx, before)) === UNCHANGED) return { record: before ?? draft, before, created: false, written: false };
     const now = Math.max(Date.now(), draft.updatedAt);
-    const values = await encodeConnection(this.keyring, options.sealedSettings, draft, tx);
+    const values = await encodeConnection(this.keyring, options.sealedSettings, draft, tx, this.opened);
     if (before) {
       const { id, application_id, created_at, ...changed } = values;
       const result = await tx
@@ -154,8 +154,6 @@ export class ConnectionRepository {
     }
     const record: ConnectionRecord = { ...draft, version: (before?.version ?? 0) + 1, updatedAt: now };
     if (options.events) await insertEvents(tx, options.events(before, record));
-    const settings = Object.fromEntries(Object.entries(draft.settings).filter(([id]) => options.sealedSettings.has(id)));
-    this.opened.set(record.id, { sealedSettings: values.secrets ?? null, sealedCredentials: values.credentials ?? null, settings, credentials: draft.credentials });
     return { record, before, created: !before, written: true };
   }
 
@@ -192,7 +190,7 @@ export class ConnectionRepository {
       const source = await this.decode(sourceRow, tx);
       const now = Date.now();
       const moved = { ...build(source), version: 1, updatedAt: now };
-      await tx.insertInto('connections').values({ ...(await encodeConnection(this.keyring, options.sealedSettings, moved, tx)), version: 1, updated_at: now }).execute();
+      await tx.insertInto('connections').values({ ...(await encodeConnection(this.keyring, options.sealedSettings, moved, tx, this.opened)), version: 1, updated_at: now }).execute();
       for (const table of ['consents', 'custom_mappings'] as const) {
         await tx
           .updateTable(table)
@@ -272,8 +270,8 @@ export class ConnectionRepository {
   }
 }
 
-/** The rows a connection owns besides itself. */
-export async function deleteOwned(tx: Executor, key: ConnectionKey): Promise<void> {
+/** The connection's row and the rows it owns. */
+async function deleteOwned(tx: Executor, key: ConnectionKey): Promise<void> {
   for (const table of ['connections', 'consents', 'custom_mappings'] as const) {
     await tx
       .deleteFrom(table)

@@ -1,4 +1,5 @@
 // The consumers repository: one row per (application, consumer), listed, read, updated and deleted with what it owns.
+import { insertEvents, type OutboxRow } from './outbox.js';
 import type { Selectable, Transaction } from 'kysely';
 import { readJson, type Executor } from './database.js';
 import type { ConnectionsTable, ConsumersTable, Database } from './schema.js';
@@ -101,22 +102,22 @@ export async function servicesOfConsumers(db: Executor, applicationId: string, c
 }
 
 /**
- * Deletes the consumer with its connections, consents, custom mappings and pending callback states, all or nothing.
- * `removeConnections` runs first in the same transaction with the consumer's connection rows, so the domain can
- * remove each one its own way (with its event); whatever it leaves is deleted here.
+ * Deletes the consumer with its connections, consents, custom mappings and pending callback states, all or nothing,
+ * and appends the events `connectionEvents` makes of the consumer's connection rows (read in the same transaction).
  */
 export async function deleteConsumer(
   db: Executor,
   applicationId: string,
   consumerId: string,
-  removeConnections: (trx: Transaction<Database>, connections: ConsumerConnectionRow[]) => Promise<void>,
+  connectionEvents: (trx: Transaction<Database>, connections: ConsumerConnectionRow[]) => Promise<OutboxRow[]>,
 ): Promise<void> {
   await atomically(db, async (trx) => {
     const connections = await trx.selectFrom('connections').selectAll().where('application_id', '=', applicationId).where('consumer_id', '=', consumerId).execute();
-    await removeConnections(trx, connections);
+    const events = await connectionEvents(trx, connections);
     for (const table of ['connections', 'consents', 'custom_mappings', 'callback_states'] as const) {
       await trx.deleteFrom(table).where('application_id', '=', applicationId).where('consumer_id', '=', consumerId).execute();
     }
     await trx.deleteFrom('consumers').where('application_id', '=', applicationId).where('consumer_id', '=', consumerId).execute();
+    await insertEvents(trx, events);
   });
 }

@@ -1,9 +1,7 @@
 // The Vault connection operations, one function per API operation; routes only call these.
 import type { ConnectorDefinition } from '../connectors/types.js';
 import type { ConnectionRecord, StoredConfiguration } from '../store/connection-record.js';
-import { deleteOwned } from '../store/connections.js';
 import type { Executor } from '../store/database.js';
-import { insertEvents } from '../store/outbox.js';
 import { blankConnection, connectionEvent, connectionKey, loadConnection, mutateConnection, sealedSettings, type Scope } from './connection-mutation.js';
 import { missingRequiredSettings } from './connection-state.js';
 import { connectionView, stateOfRecord, type LinkPolicy, type ViewExtras } from './connection-view.js';
@@ -194,14 +192,8 @@ export async function deleteConnection(ctx: VaultContext, scope: Scope, unifiedA
 }
 
 /** `vault.connection.deleted`: the entity as it is now, gone (state `available`), with nothing of its secrets. */
-const deletedEvent = (def: ConnectorDefinition, rec: ConnectionRecord, unifiedApi = rec.unifiedApi) =>
+export const deletedEvent = (def: ConnectorDefinition, rec: ConnectionRecord, unifiedApi = rec.unifiedApi) =>
   connectionEvent(def, { ...rec, enabled: false, settings: {}, credentials: null }, 'vault.connection.deleted', unifiedApi, { state: 'available' });
-
-/** Deletes a connection and what it owns inside a caller's transaction (a consumer's deletion). */
-export async function removeConnection(trx: Executor, def: ConnectorDefinition, rec: ConnectionRecord, unifiedApi = rec.unifiedApi): Promise<void> {
-  await deleteOwned(trx, connectionKey(rec, rec.serviceId));
-  await insertEvents(trx, [deletedEvent(def, rec, unifiedApi)]);
-}
 
 export interface ImportData {
   credentials?: { access_token?: string; refresh_token?: string | null; issued_at?: string | null; expires_in?: number | null };

@@ -1,7 +1,7 @@
 // Consumers of an application: list/search, detail with connections, metadata, deletion and request stats.
 import type { VaultContext } from './context.js';
 import { consumerConnectionView } from './connection-view.js';
-import { removeConnection } from './connections.js';
+import { deletedEvent } from './connections.js';
 import * as consumers from '../store/consumers.js';
 import type { ConsumerMetadata, ConsumerRow } from '../store/consumers.js';
 import { countRequestsByUnifiedApi } from '../store/request-logs.js';
@@ -78,12 +78,13 @@ export async function updateConsumer(ctx: VaultContext, applicationId: string, c
 export async function deleteConsumer(ctx: VaultContext, applicationId: string, consumerId: string) {
   await findConsumer(ctx, applicationId, consumerId);
   await consumers.deleteConsumer(ctx.db, applicationId, consumerId, async (trx, connections) => {
-    // Connections of a connector no longer in the catalogue have no event to emit; the store deletes them with the rest.
+    // Connections of a connector no longer in the catalogue have no event to emit; they go with the rest.
+    const events = [];
     for (const row of connections) {
       const def = ctx.catalogue.get(row.service_id);
-      const rec = await ctx.connections.decode(row, trx);
-      if (def) await removeConnection(trx, def, rec);
+      if (def) events.push(deletedEvent(def, await ctx.connections.decode(row, trx)));
     }
+    return events;
   });
   return { consumer_id: consumerId };
 }
