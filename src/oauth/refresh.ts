@@ -182,7 +182,8 @@ export class RefreshCoordinator {
     );
     if (!written) {
       // Revoked or authorized anew while the provider answered: the new tokens belong to a grant nobody holds any more.
-      if (tokens) await this.discard(integration, current, tokens);
+      // Revoked in the background: the caller's answer does not wait on a provider that may be slow.
+      if (tokens) void this.discard(integration, current, tokens).catch(() => {});
       if (record.credentials && record.authStatus === 'ok') return record;
       throw unprocessable(`The ${def.name} connection was revoked while its token was being refreshed; the consumer must authorize it again`);
     }
@@ -193,7 +194,7 @@ export class RefreshCoordinator {
   private async discard(integration: Integration, current: ConnectionRecord, tokens: oauth.TokenEndpointResponse): Promise<void> {
     const orphan = structuredClone(current);
     applyTokenResponse(integration.def, orphan, tokens);
-    await revokeAtProvider(this.ctx, integration, orphan).catch(() => {});
+    await revokeAtProvider(this.ctx, integration, orphan);
   }
 }
 
