@@ -9,7 +9,8 @@ import type { Store } from '../store/database.js';
 import type { VaultContext } from '../vault/context.js';
 import type { LogWriter } from '../vault/logs.js';
 import { authenticate, requiresAuthentication } from './auth.js';
-import { installErrorHandling } from './errors.js';
+import { answerClientError, answerRouterError, installErrorHandling } from './errors.js';
+import { boundRequest, MAX_BODY_BYTES, parseJsonBody, ROUTER_MAX_PARAM_LENGTH } from './input-bounds.js';
 import { enforceSessionPolicy } from './session-policy.js';
 import { openApiDocument } from './openapi.js';
 import { parseQuery } from './querystring.js';
@@ -48,8 +49,6 @@ export interface AppOptions {
   rateLimits: RateLimitConfig;
 }
 
-const BODY_LIMIT = 1024 * 1024;
-
 export const CORS_HEADERS = [
   'Authorization',
   'Content-Type',
@@ -78,8 +77,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     loggerInstance: logger,
     // Fastify's own request lines would carry session tokens from /session/<token> URLs; ours strip them.
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: BODY_LIMIT,
-    routerOptions: { querystringParser: parseQuery },
+    bodyLimit: MAX_BODY_BYTES,
+    routerOptions: { querystringParser: parseQuery, maxParamLength: ROUTER_MAX_PARAM_LENGTH },
+    // Router and HTTP-parser refusals answer in the API's envelope too.
+    frameworkErrors: answerRouterError,
+    clientErrorHandler: answerClientError,
     trustProxy: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -87,16 +89,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // The SDKs send `Content-Type: application/json` with an empty body on …/token and …/validate.
   // JSON only: any other media type gets a 415 envelope rather than a confusing schema error.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_request, body, done) => {
-    const text = (body as string).trim();
-    if (text === '') return done(null, undefined);
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: MAX_BODY_BYTES }, (_request, body, done) => {
     try {
-      done(null, JSON.parse(text));
-    } catch {
-      const error = new Error('Body is not valid JSON') as Error & { statusCode: number; code: string };
-      error.statusCode = 400;
-      error.code = 'FST_ERR_CTP_INVALID_JSON_BODY';
-      done(error, undefined);
+      done(null, parseJsonBody(body as string));
+    } catch (error) {
+      done(error as Error, undefined);
     }
   });
 
@@ -128,6 +125,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   const limits = await installRateLimits(app, ctx, options.rateLimits);
+  app.addHook('onRequest', boundRequest);
   // Over a failed-authentication limit: 429 before any key is checked. Only authenticated routes count or are limited.
   app.addHook('onRequest', async (request, reply) => {
     if (!requiresAuthentication(request)) return;

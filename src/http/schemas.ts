@@ -1,9 +1,12 @@
 // Request schemas, following the Apideck Vault spec (additionalProperties: false where the spec says so).
 import { Type, type TSchema } from '@sinclair/typebox';
+import { MAX_ID_LENGTH } from './input-bounds.js';
 import { UNIFIED_APIS } from '../vault/integrations.js';
 import { MAX_THEME_URL, MAX_VAULT_NAME } from '../vault/theme.js';
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+/** An id a caller chooses; bounded like the ids in paths and headers. */
+const Id = () => Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH });
 
 export const ConsumerMetadata = Type.Object({
   account_name: Type.Optional(Type.String()),
@@ -13,7 +16,7 @@ export const ConsumerMetadata = Type.Object({
 });
 
 export const CreateConsumerRequest = Type.Object(
-  { consumer_id: Type.String({ minLength: 1 }), metadata: Type.Optional(ConsumerMetadata) },
+  { consumer_id: Id(), metadata: Type.Optional(ConsumerMetadata) },
   { additionalProperties: false },
 );
 
@@ -36,7 +39,7 @@ export const ConnectionBody = Type.Object({
       }),
     ),
   ),
-  custom_mappings: Type.Optional(Type.Array(Type.Object({ id: Type.Optional(Type.String()), value: Type.Optional(Type.String()) }))),
+  custom_mappings: Type.Optional(Type.Array(Type.Object({ id: Type.Optional(Type.String({ maxLength: MAX_ID_LENGTH })), value: Type.Optional(Type.String()) }))),
   consent_state: Type.Optional(
     Type.Union(['implicit', 'pending', 'granted', 'denied', 'revoked', 'requires_reconsent'].map((s) => Type.Literal(s))),
   ),
@@ -60,7 +63,7 @@ export const ConnectionImportData = Type.Object({
   metadata: Type.Optional(Nullable(Type.Record(Type.String(), Type.Unknown()))),
 });
 
-export const ConnectionMigrateData = Type.Object({ target_service_id: Type.String({ minLength: 1 }) });
+export const ConnectionMigrateData = Type.Object({ target_service_id: Id() });
 
 /** `…/token` and `…/validate`: no properties allowed; an empty body is fine. */
 // Nullable: fastify validates a missing body as `null`, and the SDKs send none.

@@ -3,6 +3,8 @@ import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, startCoffer, type TestCoffer } from '../support/coffer.js';
 import { expectErrorEnvelope, okJson, type Json } from '../support/envelope.js';
+import { expectAuth0Error, flowsCall, managementToken } from '../support/flows.js';
+import { MAX_ID_LENGTH, MAX_JSON_DEPTH } from '../../src/http/input-bounds.js';
 
 
 const SECRET = 'sk_live_' + crypto.randomBytes(12).toString('hex');
@@ -390,5 +392,90 @@ describe.each(backends)('bad input (%s)', (backend) => {
 
     // The ghost consumer every rejected request above named was never created.
     await rejected({ method: 'GET', path: `/vault/consumers/${GHOST}` }, 404, 'EntityNotFoundError');
+  });
+
+  // Input is bounded in one place (src/http/input-bounds.ts) so that SQLite and PostgreSQL accept and refuse the same
+  // requests: what PostgreSQL cannot store, or what cannot be serialised back, never reaches either.
+  describe('hostile input is refused the same way on every backend', () => {
+    const nested = (depth: number) => '['.repeat(depth - 1) + '{"leaf":true}' + ']'.repeat(depth - 1);
+
+    it(`free-form JSON deeper than ${MAX_JSON_DEPTH} levels is a 400 wherever it is sent`, async () => {
+      const deep = nested(5_000);
+      const bodies: Req[] = [
+        { method: 'POST', path: '/vault/consumers', body: `{"consumer_id":"${GHOST}","metadata":{"account_name":"x","extra":${deep}}}` },
+        { method: 'PATCH', path: `/vault/consumers/${EXISTING}`, body: `{"metadata":{"extra":${deep}}}` },
+        { method: 'PATCH', path: '/vault/connections/crm/pipedrive', consumer: EXISTING, body: `{"metadata":{"x":${deep}}}` },
+        { method: 'PATCH', path: '/vault/connections/crm/pipedrive', consumer: GHOST, body: `{"settings":{"api_key":"${SECRET}"},"metadata":${deep}}` },
+        { method: 'PATCH', path: '/vault/connections/crm/pipedrive/consent', consumer: EXISTING, body: `{"granted":true,"resources":{"x":${deep}}}` },
+        { method: 'POST', path: '/vault/sessions', consumer: GHOST, body: `{"custom_consumer_settings":{"x":${deep}}}` },
+      ];
+      for (const req of bodies) {
+        const body = await rejected(req, 400, 'RequestValidationError');
+        expect(body.message).toMatch(`nests deeper than ${MAX_JSON_DEPTH} levels`);
+      }
+      // Up to the bound it is stored and read back whole.
+      const fits = JSON.parse(nested(MAX_JSON_DEPTH - 2));
+      await okJson(await send({ method: 'PATCH', path: '/vault/connections/crm/pipedrive', consumer: EXISTING, body: { metadata: { fits } } }));
+      const read = await okJson(await send({ method: 'GET', path: '/vault/connections/crm/pipedrive', consumer: EXISTING }));
+      expect(read.data.metadata.fits).toEqual(fits);
+    });
+
+    it('a NUL or an unpaired surrogate in a path, a query filter, a body value or a body key is a 400', async () => {
+      await rejected({ method: 'GET', path: '/vault/consumers/a%00b' }, 400, 'RequestValidationError');
+      await rejected({ method: 'DELETE', path: '/vault/consumers/a%00b' }, 400, 'RequestValidationError');
+      await rejected({ method: 'GET', path: '/vault/connections/crm/pipedrive%00' , consumer: EXISTING }, 400, 'RequestValidationError');
+      await rejected({ method: 'GET', path: '/vault/logs?filter[service_id]=pipe%00drive', consumer: EXISTING }, 400, 'RequestValidationError');
+      await rejected({ method: 'GET', path: '/vault/consumers?search=a%00' }, 400, 'RequestValidationError');
+      for (const text of ['a\\u0000b', '\\ud800', 'x\\udfffy', '\\udc00\\ud800']) {
+        await rejected({ method: 'POST', path: '/vault/consumers', body: `{"consumer_id":"${text}"}` }, 400, 'RequestValidationError');
+        await rejected({ method: 'POST', path: '/vault/consumers', body: `{"consumer_id":"${GHOST}","metadata":{"account_name":"${text}"}}` }, 400, 'RequestValidationError');
+        await rejected({ method: 'PATCH', path: '/vault/connections/crm/pipedrive', consumer: EXISTING, body: `{"settings":{"api_key":"${SECRET}${text}"}}` }, 400, 'RequestValidationError');
+        await rejected({ method: 'PATCH', path: '/vault/connections/crm/pipedrive', consumer: EXISTING, body: `{"metadata":{"${text}":1}}` }, 400, 'RequestValidationError');
+      }
+      // A surrogate pair is a character like any other.
+      const emoji = await okJson(await send({ method: 'POST', path: '/vault/consumers', body: `{"consumer_id":"emoji-\\ud83d\\ude00"}` }));
+      expect(emoji.data.consumer_id).toBe('emoji-\u{1F600}');
+      await okJson(await send({ method: 'GET', path: `/vault/consumers/${encodeURIComponent('emoji-\u{1F600}')}` }));
+    });
+
+    it(`ids longer than ${MAX_ID_LENGTH} characters are a 400 in a header, a path or a body`, async () => {
+      const longest = 'c'.repeat(MAX_ID_LENGTH - 1) + '\u{1F600}';
+      await rejected({ method: 'GET', path: '/vault/connections', consumer: 'c'.repeat(4_500) }, 400, 'RequestValidationError');
+      await rejected({ method: 'PATCH', path: '/vault/connections/crm/pipedrive', consumer: 'c'.repeat(MAX_ID_LENGTH + 1), body: { settings: { api_key: SECRET } } }, 400, 'RequestValidationError');
+      await rejected({ method: 'GET', path: `/vault/consumers/${'c'.repeat(MAX_ID_LENGTH + 1)}` }, 400, 'RequestValidationError');
+      await rejected({ method: 'POST', path: '/vault/consumers', body: { consumer_id: `${longest}x` } }, 400, 'RequestValidationError');
+      await rejected({ method: 'POST', path: '/vault/custom-mappings/crm/pipedrive/' + 'f'.repeat(MAX_ID_LENGTH + 1), consumer: EXISTING, body: { value: '$.x' } }, 400, 'RequestValidationError');
+      // Past what the router takes at all: still the envelope.
+      const router = await rejected({ method: 'GET', path: `/vault/consumers/${'%C3%A9'.repeat(1_000)}` }, 400, 'RequestValidationError');
+      expect(router.message).toMatch(`longer than ${MAX_ID_LENGTH} characters`);
+      // At the bound, counted in characters: created, then found by path and by header.
+      await okJson(await send({ method: 'POST', path: '/vault/consumers', body: { consumer_id: longest } }));
+      await okJson(await send({ method: 'GET', path: `/vault/consumers/${encodeURIComponent(longest)}` }));
+      const ascii = 'h'.repeat(MAX_ID_LENGTH);
+      await okJson(await send({ method: 'PATCH', path: '/vault/connections/crm/pipedrive', consumer: ascii, body: { settings: { api_key: 'pd-long' } } }));
+      await okJson(await send({ method: 'GET', path: '/vault/connections/crm/pipedrive', consumer: ascii }));
+    });
+
+    it('a path that is not valid percent-encoded UTF-8 is a 400 envelope; under /api/v2 in Auth0\'s shape', async () => {
+      for (const path of ['/vault/consumers/%E0%A4%A', '/vault/consumers/%ED%A0%80', '/vault/connections/crm/%zz']) {
+        const body = await rejected({ method: 'GET', path, consumer: EXISTING }, 400, 'RequestValidationError');
+        expect(body.message).toBe('The request path is not valid percent-encoded UTF-8');
+      }
+      const token = await managementToken(coffer);
+      expectAuth0Error(await flowsCall(coffer, token, 'GET', '/%E0%A4%A'), 400, 'invalid_uri');
+      expectAuth0Error(await flowsCall(coffer, token, 'GET', `/${'a'.repeat(4_000)}`), 400, 'invalid_uri');
+      expectAuth0Error(await flowsCall(coffer, token, 'GET', '/ac_%00'), 400, 'invalid_request');
+      expectAuth0Error(await flowsCall(coffer, token, 'POST', '', { name: 'x\u0000', app_id: 'GITHUB', setup: { type: 'BEARER', token: 'x' } }), 400, 'invalid_request');
+      expectAuth0Error(await flowsCall(coffer, token, 'POST', '', undefined, { form: 'name=a%00b&app_id=GITHUB&setup[type]=BEARER&setup[token]=x' }), 400, 'invalid_request');
+    });
+
+    it('headers larger than the server accepts are a 431 with an error body, and the server keeps serving', async () => {
+      const res = await fetch(`${coffer.url}/vault/consumers`, { headers: { ...coffer.headers(), 'x-padding': 'p'.repeat(40_000) } });
+      expect(res.status).toBe(431);
+      const body = (await res.json()) as Json;
+      expect(body).toMatchObject({ status_code: 431, statusCode: 431, error: 'Request Header Fields Too Large', type_name: 'RequestTooLargeError' });
+      expect(typeof body.message).toBe('string');
+      await okJson(await send({ method: 'GET', path: '/vault/consumers' }));
+    });
   });
 });

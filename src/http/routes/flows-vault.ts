@@ -1,6 +1,7 @@
 // Auth0's Flows Vault connections API under /api/v2: its own Bearer (Management API token) auth, its own error body,
 // JSON and form-encoded bodies. Handlers check the scope, call one domain function and send what it returns.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { checkDocument, MAX_BODY_BYTES } from '../input-bounds.js';
 import { checkConnectionId, createConnection, deleteConnection, getConnection, listConnections, parseListQuery, updateConnection } from '../../flows/connections.js';
 import { requireScope, verifyManagementToken, type FlowsScope, type ManagementCaller } from '../../flows/management-token.js';
 import type { VaultContext } from '../../vault/context.js';
@@ -19,7 +20,6 @@ declare module 'fastify' {
   }
 }
 
-const BODY_LIMIT = 1024 * 1024;
 const CONNECTIONS = '/flows/vault/connections';
 
 type IdParams = { Params: { id: string } };
@@ -32,8 +32,14 @@ export function flowsVaultRoutes(ctx: VaultContext, limits: RateLimits): Fastify
     installAuth0ErrorHandling(app);
 
     // Auth0 declares form bodies for create and update: `name=…&app_id=…&setup[type]=…&setup[token]=…`.
-    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_request, body, done) => {
-      done(null, parseQuery(body as string));
+    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: MAX_BODY_BYTES }, (_request, body, done) => {
+      try {
+        const form = parseQuery(body as string);
+        checkDocument(form, 'body');
+        done(null, form);
+      } catch (error) {
+        done(error as Error, undefined);
+      }
     });
 
     // Token first, then scope: a caller without a valid token learns nothing about which scope a route needs.
