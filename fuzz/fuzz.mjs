@@ -198,7 +198,15 @@ export async function runFuzz({ backend = 'sqlite', n = 3000, seed = DEFAULT_SEE
           if (known) known.count++;
           else findings.set(id, { kind: finding.kind, op: key, count: 1, detail: finding.detail, example: example(spec, result, finding.kind === 'hang' ? previous : null) });
         }
-        previous = { request: spec.i, method: spec.method, url: spec.path.slice(0, 200), expect: spec.expect100, bodyBytes: spec.body?.length ?? 0, status: result.status };
+        previous = {
+          request: spec.i,
+          method: spec.method,
+          url: spec.path.slice(0, 200),
+          ...(spec.headers['x-apideck-downstream-url'] !== undefined ? { downstream: spec.headers['x-apideck-downstream-url'], downstreamMethod: spec.headers['x-apideck-downstream-method'] } : {}),
+          expect: spec.expect100,
+          bodyBytes: spec.body?.length ?? 0,
+          status: result.status,
+        };
         if (result.hang || result.error) {
           agent.destroy();
           agent = slotAgent();
