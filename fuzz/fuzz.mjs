@@ -206,6 +206,7 @@ export async function runFuzz({ backend = 'sqlite', n = 3000, seed = DEFAULT_SEE
           expect: spec.expect100,
           bodyBytes: spec.body?.length ?? 0,
           status: result.status,
+          response: excerpt(result.body, 160),
         };
         if (result.hang || result.error) {
           agent.destroy();
