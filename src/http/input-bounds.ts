@@ -17,6 +17,9 @@ export const MAX_ID_LENGTH = 255;
 /** Nesting of free-form JSON (metadata, settings, consents): deeper documents cannot be serialised back safely. */
 export const MAX_JSON_DEPTH = 64;
 
+/** Integers in query filters: both backends' `integer` columns hold at most this. */
+export const MAX_QUERY_INTEGER = 2 ** 31 - 1;
+
 /** Raw (percent-encoded) path parameter length the router accepts; the decoded value is then held to MAX_ID_LENGTH. */
 export const ROUTER_MAX_PARAM_LENGTH = MAX_ID_LENGTH * 12;
 

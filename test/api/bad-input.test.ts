@@ -469,6 +469,14 @@ describe.each(backends)('bad input (%s)', (backend) => {
       expectAuth0Error(await flowsCall(coffer, token, 'POST', '', undefined, { form: 'name=a%00b&app_id=GITHUB&setup[type]=BEARER&setup[token]=x' }), 400, 'invalid_request');
     });
 
+    it('integer filters beyond what a database integer holds are a 400', async () => {
+      for (const filter of ['execution_attempt', 'status_code']) {
+        await rejected({ method: 'GET', path: `/webhook/logs?filter[${filter}]=99999999999` }, 400, 'RequestValidationError');
+        await okJson(await send({ method: 'GET', path: `/webhook/logs?filter[${filter}]=2147483647` }));
+      }
+      await rejected({ method: 'GET', path: '/vault/logs?filter[status_code]=99999999999', consumer: EXISTING }, 400, 'RequestValidationError');
+    });
+
     it('headers larger than the server accepts are a 431 with an error body, and the server keeps serving', async () => {
       const res = await fetch(`${coffer.url}/vault/consumers`, { headers: { ...coffer.headers(), 'x-padding': 'p'.repeat(40_000) } });
       expect(res.status).toBe(431);

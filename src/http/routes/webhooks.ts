@@ -17,6 +17,7 @@ import { bearerToken } from '../auth.js';
 import { ok } from '../envelope.js';
 import { pageMeta, parseCursor, parseLimit } from '../paging.js';
 import { CreateWebhookRequest, UpdateWebhookRequest, WebhookParams } from '../schemas.js';
+import { MAX_QUERY_INTEGER } from '../input-bounds.js';
 
 const op = (id: string, name: string) => ({ operation: { id, name }, access: 'app' as const, sessionAllowed: false });
 
@@ -34,8 +35,11 @@ function single(raw: unknown, name: string): string | undefined {
 
 function integer(raw: string | undefined, name: string): number | undefined {
   if (raw === undefined) return undefined;
-  if (!/^\d+$/.test(raw)) throw badRequest(`filter[${name}] must be an integer`, { invalid: [{ [`filter[${name}]`]: raw }] });
-  return Number(raw);
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value > MAX_QUERY_INTEGER) {
+    throw badRequest(`filter[${name}] must be an integer from 0 to ${MAX_QUERY_INTEGER}`, { invalid: [{ [`filter[${name}]`]: raw }] });
+  }
+  return value;
 }
 
 function date(raw: string | undefined, name: string): number | undefined {
