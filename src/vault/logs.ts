@@ -39,6 +39,7 @@ export class LogWriter {
   /** Set while the database is unavailable: no flush on a full buffer, only the retry timer. */
   private unavailable = false;
   private droppedWhileUnavailable = 0;
+  private reportedDrops = 0;
   private closed = false;
   private readonly maxBuffer: number;
   private readonly flushDelayMs: number;
@@ -78,7 +79,10 @@ export class LogWriter {
     }
     const batch = this.buffer;
     this.buffer = [];
-    this.flushing = this.flushing.then(() => (batch.length ? this.write(batch) : undefined));
+    this.flushing = this.flushing.then(() => (batch.length ? this.write(batch) : undefined)).catch((error: unknown) => {
+      // Not expected (write reports its own failures), but a rejected chain would fail every later flush.
+      this.log.warn({ err: errorSummary(error), dropped: batch.length }, 'request logs dropped: could not be written');
+    });
     return this.flushing;
   }
 
@@ -103,6 +107,7 @@ export class LogWriter {
       if (this.unavailable) this.log.info({ dropped: this.droppedWhileUnavailable }, 'request logs are written again');
       this.unavailable = false;
       this.droppedWhileUnavailable = 0;
+      this.reportedDrops = 0;
       return;
     }
     if (!this.unavailable) this.log.warn({ err: errorSummary(error), pending: retry.length }, 'database unavailable: request logs wait in memory');
@@ -112,7 +117,10 @@ export class LogWriter {
     const over = Math.max(0, merged.length - this.maxBuffer);
     this.droppedWhileUnavailable += over;
     this.buffer = merged.slice(over);
-    if (over) this.log.warn({ dropped: over, since_unavailable: this.droppedWhileUnavailable }, 'request logs dropped: buffer full while the database is unavailable');
+    // Dropped here and by `record` since the last report: one warning a retry, not one an entry.
+    const dropped = this.droppedWhileUnavailable - this.reportedDrops;
+    this.reportedDrops = this.droppedWhileUnavailable;
+    if (dropped) this.log.warn({ dropped, since_unavailable: this.droppedWhileUnavailable }, 'request logs dropped: buffer full while the database is unavailable');
     this.schedule();
   }
 

@@ -161,7 +161,10 @@ describe('request logs while the database is unavailable', () => {
       for (let i = 6; i < 14; i++) writer.record(entry('app', 'down', { path: `/${i}` }));
       expect(writer.pending).toBe(10);
       await writer.close();
-      expect(log.lines.at(-1)).toEqual({ level: 'warn', obj: { dropped: 10 }, msg: 'request logs lost at shutdown: the database was unavailable' });
+      expect(log.lines.slice(1)).toEqual([
+        { level: 'warn', obj: { dropped: 4, since_unavailable: 4 }, msg: 'request logs dropped: buffer full while the database is unavailable' },
+        { level: 'warn', obj: { dropped: 10 }, msg: 'request logs lost at shutdown: the database was unavailable' },
+      ]);
     } finally {
       await db.destroy();
     }
