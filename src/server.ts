@@ -21,7 +21,7 @@ export interface RunningServer {
 }
 
 export async function startServer(runtime: Runtime, logger: Logger, listen: { port: number; host: string }): Promise<RunningServer> {
-  const logs = new LogWriter(runtime.store.db, (error) => logger.error({ err: error }, 'could not write request logs'));
+  const logs = new LogWriter(runtime.store.db, logger);
   const refresher = new RefreshCoordinator(runtime.ctx);
   const webhooks = new WebhookDispatcher(runtime.ctx, runtime.config.webhooks, logger);
   const forwarder = new Forwarder(runtime.ctx, refresher, runtime.ctx.outbound.agent, (error, what) => logger.error({ err: error }, what));
@@ -67,7 +67,7 @@ export async function startServer(runtime: Runtime, logger: Logger, listen: { po
       await closing;
       clearTimeout(force);
       await webhooks.stop();
-      await logs.flush();
+      await logs.close();
     },
   };
 }

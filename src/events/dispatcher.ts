@@ -27,6 +27,7 @@ interface AttemptOutcome {
 }
 
 export interface DispatcherLog {
+  debug(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
 }
@@ -109,7 +110,12 @@ export class WebhookDispatcher {
   async runOnce(): Promise<number> {
     await this.fanOut();
     const claimed = await this.claimDue();
-    await Promise.all(claimed.map((item) => this.attempt(item)));
+    // One attempt that cannot be recorded is retried when its lease ends; it never fails the others of the round.
+    await Promise.all(
+      claimed.map((item) =>
+        this.attempt(item).catch((error: unknown) => this.log.error({ err: error, delivery_id: item.delivery.id, webhook_id: item.delivery.webhook_id }, 'webhook attempt failed')),
+      ),
+    );
     return claimed.length;
   }
 
@@ -150,7 +156,7 @@ export class WebhookDispatcher {
     const exhausted = !success && attempt >= this.config.maxAttempts;
     const now = Date.now();
 
-    const { webhookDisabled } = await recordAttempt(
+    const { webhookDisabled, gone } = await recordAttempt(
       db,
       delivery,
       success
@@ -174,6 +180,8 @@ export class WebhookDispatcher {
         created_at: now,
       },
     );
+    // The subscription was deleted while this attempt was in flight: its outcome has nowhere to go.
+    if (gone) this.log.debug({ webhook_id: webhook.id, delivery_id: delivery.id }, 'webhook deleted during a delivery attempt; its outcome is dropped');
     if (webhookDisabled) this.log.warn({ webhook_id: webhook.id, event_id: delivery.event_id }, 'webhook disabled after its last delivery attempt failed');
   }
 

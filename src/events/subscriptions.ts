@@ -1,9 +1,10 @@
 // Webhook subscriptions (Apideck's Webhook API model): where an application's events go and how they are signed.
-import { checkUpstream } from '../outbound/address-policy.js';
+import net from 'node:net';
+import { isLocalhostName, isPrivateAddress } from '../outbound/address-policy.js';
 import { readJson } from '../store/database.js';
 import { deleteWebhookRow, findWebhook, findWebhooks, insertWebhook, updateWebhookRow, type WebhookChanges, type WebhookRow } from '../store/webhooks.js';
 import type { VaultContext } from '../vault/context.js';
-import { badRequest, notFound, VaultError } from '../vault/errors.js';
+import { badRequest, notFound } from '../vault/errors.js';
 import { iso, newId } from '../vault/ids.js';
 import { decodeCursor, encodeCursor, type Page } from '../vault/pagination.js';
 import { newWebhookSecret } from './signatures.js';
@@ -63,7 +64,12 @@ function checkEvents(events: string[]): string[] {
   return [...new Set(events)];
 }
 
-async function checkDeliveryUrl(raw: string, allowPrivateNetworks: boolean): Promise<string> {
+/**
+ * What can be checked without the network: an http(s) URL without credentials, and not a literal private address or
+ * `localhost` unless private receivers are allowed. Host names are resolved at delivery, where the dispatcher's client
+ * checks the address each connection is made to (a name that resolves to a private address then is refused then).
+ */
+function checkDeliveryUrl(raw: string, allowPrivateNetworks: boolean): string {
   let url: URL;
   try {
     url = new URL(raw);
@@ -74,11 +80,8 @@ async function checkDeliveryUrl(raw: string, allowPrivateNetworks: boolean): Pro
     throw badRequest('delivery_url must be an absolute http(s) URL', { invalid: [{ delivery_url: raw }] });
   }
   if (url.username || url.password) throw badRequest('delivery_url must not carry a user name or password', { invalid: [{ delivery_url: 'credentials' }] });
-  try {
-    await checkUpstream(url, { allowInsecure: true, allowPrivateNetworks });
-  } catch (error) {
-    if (!(error instanceof VaultError)) throw error;
-    if (error.statusCode >= 500) throw badRequest(`delivery_url host ${url.hostname} cannot be resolved`, { invalid: [{ delivery_url: url.host }] });
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (!allowPrivateNetworks && (isLocalhostName(host) || (net.isIP(host) !== 0 && isPrivateAddress(host)))) {
     throw badRequest(`delivery_url ${url.host} is a private or loopback address (set COFFER_ALLOW_PRIVATE_WEBHOOKS to deliver inside your network)`, {
       invalid: [{ delivery_url: url.host }],
     });
@@ -109,7 +112,7 @@ export async function createWebhook(
 ): Promise<{ webhook: WebhookView; secret: string }> {
   if (!UNIFIED_API.test(input.unified_api)) throw badRequest('unified_api must be a unified API id such as "crm" or "vault"', { invalid: [{ unified_api: input.unified_api }] });
   const events = checkEvents(input.events);
-  const deliveryUrl = await checkDeliveryUrl(input.delivery_url, policy.allowPrivateNetworks);
+  const deliveryUrl = checkDeliveryUrl(input.delivery_url, policy.allowPrivateNetworks);
   const now = Date.now();
   const id = newId('wh');
   const secret = newWebhookSecret();
@@ -157,7 +160,7 @@ export async function updateWebhook(
   const set: WebhookChanges = { updated_at: Date.now() };
   if (patch.description !== undefined) set.description = patch.description;
   if (patch.events !== undefined) set.events = JSON.stringify(checkEvents(patch.events));
-  if (patch.delivery_url !== undefined) set.delivery_url = await checkDeliveryUrl(patch.delivery_url, policy.allowPrivateNetworks);
+  if (patch.delivery_url !== undefined) set.delivery_url = checkDeliveryUrl(patch.delivery_url, policy.allowPrivateNetworks);
   if (patch.unified_api !== undefined) {
     if (!UNIFIED_API.test(patch.unified_api)) throw badRequest('unified_api must be a unified API id such as "crm" or "vault"', { invalid: [{ unified_api: patch.unified_api }] });
     set.unified_api = patch.unified_api;

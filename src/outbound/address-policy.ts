@@ -1,6 +1,5 @@
 // No credential leaves for an address inside the network unless configured: loopback, private, link-local and
 // unique-local ranges are refused by default (a consumer-supplied `instance_url` must not reach internal services).
-import dns from 'node:dns/promises';
 import net from 'node:net';
 import { VaultError } from '../vault/errors.js';
 
@@ -23,6 +22,12 @@ export function isPrivateAddress(address: string): boolean {
   return family !== 0 && blocked.check(mapped, family === 6 ? 'ipv6' : 'ipv4');
 }
 
+/** `localhost` and the names under it (RFC 6761: they resolve to loopback), in any case, with or without the root dot. */
+export function isLocalhostName(host: string): boolean {
+  const name = host.toLowerCase().replace(/\.$/, '');
+  return name === 'localhost' || name.endsWith('.localhost');
+}
+
 export const privateAddressRefused = (host: string) =>
   new VaultError(400, 'RequestValidationError', `Refusing to send credentials to ${host}: it is a private or loopback address`);
 
@@ -40,15 +45,4 @@ export function checkLiteralAddress(url: URL, policy: UpstreamPolicy): void {
   if (policy.allowPrivateNetworks) return;
   const literal = url.hostname.replace(/^\[|\]$/g, '');
   if (net.isIP(literal) && isPrivateAddress(literal)) throw privateAddressRefused(literal);
-}
-
-export async function checkUpstream(url: URL, policy: UpstreamPolicy): Promise<void> {
-  checkProtocol(url, policy);
-  if (policy.allowPrivateNetworks) return;
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  const addresses = net.isIP(host) ? [{ address: host, family: net.isIP(host) }] : await dns.lookup(host, { all: true }).catch(() => []);
-  if (addresses.length === 0) throw new VaultError(502, 'ConnectorExecutionError', `Cannot resolve ${host}`);
-  for (const { address } of addresses) {
-    if (isPrivateAddress(address)) throw privateAddressRefused(host);
-  }
 }

@@ -1,6 +1,6 @@
 // The request-logs repository: log rows appended in batches with the consumers' request counters, read back newest first.
 import { sql } from 'kysely';
-import type { Executor } from './database.js';
+import { isStoreBusy, type Executor } from './database.js';
 import type { RequestLogsTable } from './schema.js';
 import { escapeLike, like } from './like.js';
 import { atomically } from './transaction.js';
@@ -20,15 +20,82 @@ export interface ConsumerRequestCounts {
 const INSERT_CHUNK = 100;
 
 /**
+ * The most UTF-16 code units each text column of a log row keeps (README "Request logs"). `request_logs_owner` indexes
+ * (application_id, consumer_id, id): at most 3 UTF-8 bytes a code unit, 128 + 512 + 64 units stay under PostgreSQL's
+ * btree limit (2704 bytes an index row) whatever the characters. The other columns are not indexed: their bounds only
+ * keep one odd request from storing megabytes.
+ */
+export const LOG_TEXT_LIMITS = {
+  id: 64,
+  application_id: 128,
+  consumer_id: 512,
+  unified_api: 256,
+  service_id: 256,
+  service_name: 256,
+  operation_id: 256,
+  operation_name: 256,
+  http_method: 256,
+  path: 2_048,
+  base_url: 2_048,
+  error_message: 2_048,
+  source_ip: 256,
+} as const satisfies Partial<Record<keyof RequestLogRow, number>>;
+
+// NUL (PostgreSQL text refuses it) and UTF-16 surrogates without their other half (no UTF-8 encoding exists for them).
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** `value` as both backends store it alike: unstorable characters become U+FFFD, and it is cut to `limit` (ending "…"). */
+export function storableText(value: string, limit: number): string {
+  let text = value.replace(UNSTORABLE, '\ufffd');
+  // A cut between the halves of a pair would leave a lone surrogate: replace it again after cutting.
+  if (text.length > limit) text = `${text.slice(0, limit - 1)}…`.replace(UNSTORABLE, '\ufffd');
+  return text;
+}
+
+/** The row with every text value storable on both backends (see LOG_TEXT_LIMITS). */
+export function storableLogRow(row: RequestLogRow): RequestLogRow {
+  const out = { ...row };
+  for (const [column, limit] of Object.entries(LOG_TEXT_LIMITS) as Array<[keyof typeof LOG_TEXT_LIMITS, number]>) {
+    const value = out[column];
+    if (typeof value === 'string') (out as Record<string, unknown>)[column] = storableText(value, limit);
+  }
+  return out;
+}
+
+// PostgreSQL SQLSTATE classes that say the server cannot take work now, whatever the rows: connection exception,
+// insufficient resources (disk full, too many connections), operator intervention (shutdown), system error (I/O);
+// and a read-only server (a standby), a serialization failure or a deadlock.
+const PG_UNAVAILABLE_CLASSES = ['08', '53', '57', '58'];
+const PG_UNAVAILABLE_CODES = ['25006', '40001', '40P01'];
+const SQLITE_UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|NOMEM|PROTOCOL|CORRUPT|NOTADB)/;
+
+/**
+ * Whether a write failed because the database could not take any write just then (down, unreachable, out of
+ * connections, locked, disk full), so the same rows can be written later; otherwise it was something in the rows.
+ */
+export function isStoreUnavailable(error: unknown): boolean {
+  const { code } = (error ?? {}) as { code?: unknown };
+  if (typeof code === 'string' && code.startsWith('SQLITE_')) return SQLITE_UNAVAILABLE.test(code);
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return PG_UNAVAILABLE_CLASSES.includes(code.slice(0, 2)) || PG_UNAVAILABLE_CODES.includes(code);
+  // No SQLSTATE: the socket failed (ECONNREFUSED, ECONNRESET, …), the pool gave up waiting, or the connection ended.
+  const { message } = (error ?? {}) as { message?: unknown };
+  return (typeof code === 'string' && /^E[A-Z]+$/.test(code)) || isStoreBusy(error) || (typeof message === 'string' && /^Connection terminated/.test(message));
+}
+
+/**
  * Appends the rows and adds the counts to the consumers' counters in one transaction. A batch spans applications:
- * each row and each count carries its own application id.
+ * each row and each count carries its own application id. Text values are made storable first (storableLogRow), so
+ * a row fails only for a reason no sanitising foresaw, and then the whole batch does: callers split it up.
  */
 export async function appendRequestLogs(db: Executor, rows: RequestLogRow[], counts: ConsumerRequestCounts[], now = Date.now()): Promise<void> {
+  const storable = rows.map(storableLogRow);
   await atomically(db, async (trx) => {
-    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-      await trx.insertInto('request_logs').values(rows.slice(i, i + INSERT_CHUNK)).execute();
+    for (let i = 0; i < storable.length; i += INSERT_CHUNK) {
+      await trx.insertInto('request_logs').values(storable.slice(i, i + INSERT_CHUNK)).execute();
     }
     for (const c of counts) {
+      // An id that is not storable as given is no consumer's id (no consumer row holds it): nothing to count.
+      if (storableText(c.consumerId, LOG_TEXT_LIMITS.consumer_id) !== c.consumerId) continue;
       await trx
         .updateTable('consumers')
         .set({

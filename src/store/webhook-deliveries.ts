@@ -116,14 +116,41 @@ export async function cancelDelivery(db: Executor, applicationId: string, id: st
  * Records one attempt in one transaction: the delivery's new state, the attempt's log entry (at `entry.created_at`)
  * and, after the last failed attempt, the subscription disabled. The delivery changes only while it is pending at
  * attempt `delivery.attempts`: if this attempt outlived its lease and another instance took the next one, that
- * instance owns the row and this attempt is only logged. Returns whether the subscription was disabled.
+ * instance owns the row and this attempt is only logged. When the delivery is gone (its subscription was deleted
+ * while the attempt was in flight, which deletes its deliveries and their attempts), nothing is written: `gone`.
+ * Returns whether the subscription was disabled.
  */
 export async function recordAttempt(
   db: Executor,
   delivery: Pick<DeliveryRow, 'id' | 'application_id' | 'webhook_id' | 'event_id' | 'attempts'>,
   result: AttemptResult,
   entry: Omit<NewAttempt, 'application_id' | 'delivery_id' | 'webhook_id' | 'event_id' | 'retry_scheduled'>,
-): Promise<{ webhookDisabled: boolean }> {
+): Promise<{ webhookDisabled: boolean; gone: boolean }> {
+  try {
+    return await writeAttempt(db, delivery, result, entry);
+  } catch (error) {
+    // The delete committed between our check and the attempt's insert (the insert's foreign key saw it): as gone.
+    if (!db.isTransaction && isForeignKeyViolation(error) && !(await deliveryExists(db, delivery))) return { webhookDisabled: false, gone: true };
+    throw error;
+  }
+}
+
+function isForeignKeyViolation(error: unknown): boolean {
+  const { code } = (error ?? {}) as { code?: unknown };
+  return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}
+
+async function deliveryExists(db: Executor, delivery: Pick<DeliveryRow, 'id' | 'application_id'>): Promise<boolean> {
+  const row = await db.selectFrom('webhook_deliveries').select('id').where('id', '=', delivery.id).where('application_id', '=', delivery.application_id).executeTakeFirst();
+  return row !== undefined;
+}
+
+async function writeAttempt(
+  db: Executor,
+  delivery: Pick<DeliveryRow, 'id' | 'application_id' | 'webhook_id' | 'event_id' | 'attempts'>,
+  result: AttemptResult,
+  entry: Omit<NewAttempt, 'application_id' | 'delivery_id' | 'webhook_id' | 'event_id' | 'retry_scheduled'>,
+): Promise<{ webhookDisabled: boolean; gone: boolean }> {
   const now = entry.created_at;
   return atomically(db, async (trx) => {
     const updated = await trx
@@ -140,7 +167,9 @@ export async function recordAttempt(
       .where('attempts', '=', delivery.attempts)
       .where('status', '=', 'pending')
       .executeTakeFirst();
+    // An owned row is now locked by this transaction, so a concurrent delete waits for it (and takes the attempt along).
     const owned = Number(updated.numUpdatedRows) > 0;
+    if (!owned && !(await deliveryExists(trx, delivery))) return { webhookDisabled: false, gone: true };
     await trx
       .insertInto('webhook_attempts')
       .values({
@@ -154,7 +183,7 @@ export async function recordAttempt(
       .execute();
     const webhookDisabled = result.outcome === 'exhausted' && owned;
     if (webhookDisabled) await disableWebhook(trx, delivery.application_id, delivery.webhook_id, 'retry_limit', now);
-    return { webhookDisabled };
+    return { webhookDisabled, gone: false };
   });
 }
 

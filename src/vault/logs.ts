@@ -1,6 +1,6 @@
 // Request logs: written in batches off the request path, read back with Apideck's filters and cursor paging.
 import type { Executor } from '../store/database.js';
-import { appendRequestLogs, findRequestLogs, PATH_MATCH_MODES, type ConsumerRequestCounts, type PathMatchMode, type RequestLogQuery, type RequestLogRow } from '../store/request-logs.js';
+import { appendRequestLogs, findRequestLogs, isStoreUnavailable, PATH_MATCH_MODES, type ConsumerRequestCounts, type PathMatchMode, type RequestLogQuery, type RequestLogRow } from '../store/request-logs.js';
 import { badRequest } from './errors.js';
 import { decodeCursor, encodeCursor, type Page } from './pagination.js';
 
@@ -9,23 +9,69 @@ export type LogEntry = RequestLogRow;
 // Each flush is one commit, and with synchronous=FULL each commit waits for an fsync on the event loop: at most one
 // a second under load. A crash loses at most that second of request logs; reads (`GET /vault/logs`) flush first.
 const FLUSH_DELAY_MS = 1_000;
+/** While the database cannot take writes, the buffer is tried again this often. */
+const RETRY_DELAY_MS = 5_000;
 const MAX_BUFFER = 2_000;
 
-/** Buffers log rows and writes them in one transaction together with the consumers' request counters. */
+/** Where the writer says what it could not write (pino's logger fits). Never given a row's path or values. */
+export interface LogWriterLog {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
+export interface LogWriterOptions {
+  /** Entries kept in memory at most; while the database is unavailable, the oldest beyond it are dropped. */
+  maxBuffer?: number;
+  flushDelayMs?: number;
+  retryDelayMs?: number;
+}
+
+/**
+ * Buffers log rows and writes them in one transaction together with the consumers' request counters. A batch the
+ * database refuses is split in halves until only the rows it refuses are left, and those are dropped (and reported):
+ * one bad row never costs the other consumers their logs and counts. A batch that fails because the database cannot
+ * take writes at all goes back to the buffer and is tried again every RETRY_DELAY_MS, the buffer capped at MAX_BUFFER.
+ */
 export class LogWriter {
   private buffer: LogEntry[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
+  /** Set while the database is unavailable: no flush on a full buffer, only the retry timer. */
+  private unavailable = false;
+  private droppedWhileUnavailable = 0;
+  private reportedDrops = 0;
+  private closed = false;
+  private readonly maxBuffer: number;
+  private readonly flushDelayMs: number;
+  private readonly retryDelayMs: number;
 
-  constructor(private readonly db: Executor, private readonly onError: (error: unknown) => void) {}
-
-  record(entry: LogEntry): void {
-    this.buffer.push(entry);
-    if (this.buffer.length >= MAX_BUFFER) void this.flush();
-    else if (!this.timer) this.timer = setTimeout(() => void this.flush(), FLUSH_DELAY_MS);
+  constructor(
+    private readonly db: Executor,
+    private readonly log: LogWriterLog,
+    options: LogWriterOptions = {},
+  ) {
+    this.maxBuffer = options.maxBuffer ?? MAX_BUFFER;
+    this.flushDelayMs = options.flushDelayMs ?? FLUSH_DELAY_MS;
+    this.retryDelayMs = options.retryDelayMs ?? RETRY_DELAY_MS;
   }
 
-  /** Resolves once every entry recorded before the call is in the database. */
+  /** Entries recorded and not yet in the database. */
+  get pending(): number {
+    return this.buffer.length;
+  }
+
+  record(entry: LogEntry): void {
+    if (this.buffer.length >= this.maxBuffer) {
+      // Only while the database is unavailable (otherwise a full buffer is being written): the oldest entry goes.
+      this.buffer.shift();
+      this.droppedWhileUnavailable += 1;
+    }
+    this.buffer.push(entry);
+    if (!this.unavailable && this.buffer.length >= this.maxBuffer) void this.flush();
+    else this.schedule();
+  }
+
+  /** Resolves once every entry recorded before the call is in the database, or back in the buffer if it is unavailable. */
   flush(): Promise<void> {
     if (this.timer) {
       clearTimeout(this.timer);
@@ -33,21 +79,94 @@ export class LogWriter {
     }
     const batch = this.buffer;
     this.buffer = [];
-    this.flushing = this.flushing.then(() => (batch.length ? this.write(batch).catch(this.onError) : undefined));
+    this.flushing = this.flushing.then(() => (batch.length ? this.write(batch) : undefined)).catch((error: unknown) => {
+      // Not expected (write reports its own failures), but a rejected chain would fail every later flush.
+      this.log.warn({ err: errorSummary(error), dropped: batch.length }, 'request logs dropped: could not be written');
+    });
     return this.flushing;
   }
 
-  private async write(batch: LogEntry[]): Promise<void> {
-    const counters = new Map<string, ConsumerRequestCounts>();
-    for (const e of batch) {
-      if (!e.consumer_id) continue;
-      const key = `${e.application_id}\u0000${e.consumer_id}`;
-      const c = counters.get(key) ?? { applicationId: e.application_id, consumerId: e.consumer_id, unify: 0, proxy: 0, vault: 0 };
-      c[e.unified_api === 'vault' ? 'vault' : e.unified_api === 'proxy' ? 'proxy' : 'unify'] += 1;
-      counters.set(key, c);
-    }
-    await appendRequestLogs(this.db, batch, [...counters.values()]);
+  /** Writes what is buffered, once; what the database could not take then is reported lost. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.buffer.length) this.log.warn({ dropped: this.buffer.length }, 'request logs lost at shutdown: the database was unavailable');
+    this.buffer = [];
   }
+
+  private schedule(): void {
+    if (this.timer || this.closed || this.buffer.length === 0) return;
+    this.timer = setTimeout(() => void this.flush(), this.unavailable ? this.retryDelayMs : this.flushDelayMs);
+  }
+
+  private async write(batch: LogEntry[]): Promise<void> {
+    const { retry, error } = await this.writeSplitting(batch);
+    if (retry.length === 0) {
+      if (this.unavailable) this.log.info({ dropped: this.droppedWhileUnavailable }, 'request logs are written again');
+      this.unavailable = false;
+      this.droppedWhileUnavailable = 0;
+      this.reportedDrops = 0;
+      return;
+    }
+    if (!this.unavailable) this.log.warn({ err: errorSummary(error), pending: retry.length }, 'database unavailable: request logs wait in memory');
+    this.unavailable = true;
+    // Back in front of what arrived meanwhile, in order; the oldest go when over the cap.
+    const merged = [...retry, ...this.buffer];
+    const over = Math.max(0, merged.length - this.maxBuffer);
+    this.droppedWhileUnavailable += over;
+    this.buffer = merged.slice(over);
+    // Dropped here and by `record` since the last report: one warning a retry, not one an entry.
+    const dropped = this.droppedWhileUnavailable - this.reportedDrops;
+    this.reportedDrops = this.droppedWhileUnavailable;
+    if (dropped) this.log.warn({ dropped, since_unavailable: this.droppedWhileUnavailable }, 'request logs dropped: buffer full while the database is unavailable');
+    this.schedule();
+  }
+
+  /**
+   * Writes the rows in one transaction; if the database refuses it, writes each half the same way, so only the rows
+   * it refuses alone are dropped (about 2·log2(n) transactions for one bad row, not n). Returns the rows to write again
+   * later, when the database was unavailable.
+   */
+  private async writeSplitting(rows: LogEntry[]): Promise<{ retry: LogEntry[]; error?: unknown }> {
+    try {
+      await appendRequestLogs(this.db, rows, requestCounts(rows));
+      return { retry: [] };
+    } catch (error) {
+      if (isStoreUnavailable(error)) return { retry: rows, error };
+      if (rows.length === 1) {
+        const [row] = rows;
+        // Ids and the error only: a row's path or error text may carry what a caller sent.
+        this.log.warn({ err: errorSummary(error), log_id: row.id, application_id: row.application_id }, 'request log entry dropped: the database refused it');
+        return { retry: [] };
+      }
+      const middle = Math.ceil(rows.length / 2);
+      const first = await this.writeSplitting(rows.slice(0, middle));
+      // The database went away meanwhile: the second half waits as well, untried.
+      if (first.retry.length) return { retry: [...first.retry, ...rows.slice(middle)], error: first.error };
+      return this.writeSplitting(rows.slice(middle));
+    }
+  }
+}
+
+/** What each consumer's request counters gain from these rows. */
+function requestCounts(rows: LogEntry[]): ConsumerRequestCounts[] {
+  const counters = new Map<string, ConsumerRequestCounts>();
+  for (const e of rows) {
+    if (!e.consumer_id) continue;
+    const key = `${e.application_id}\u0000${e.consumer_id}`;
+    const c = counters.get(key) ?? { applicationId: e.application_id, consumerId: e.consumer_id, unify: 0, proxy: 0, vault: 0 };
+    c[e.unified_api === 'vault' ? 'vault' : e.unified_api === 'proxy' ? 'proxy' : 'unify'] += 1;
+    counters.set(key, c);
+  }
+  return [...counters.values()];
+}
+
+/** The database's error code and message; never its `detail`, which quotes the values of the row. */
+function errorSummary(error: unknown): { code?: string; message: string } {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return { ...(typeof code === 'string' ? { code } : {}), message: typeof message === 'string' ? message.slice(0, 300) : String(error).slice(0, 300) };
 }
 
 export interface LogsFilter {

@@ -1,10 +1,10 @@
 // Webhooks end to end: subscriptions through the official @apideck/unify SDK, every vault.connection.* event
 // delivered to a real receiver on 127.0.0.1 that refuses the first attempts, both signatures verified as receivers
 // verify them, the event log, and the retry limit.
+import dns from 'node:dns';
 import { Apideck } from '@apideck/unify';
 import { NotFoundResponse } from '@apideck/unify/models/errors/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWebhook } from '../../src/events/subscriptions.js';
 import { backends, startCoffer } from '../support/coffer.js';
 import { expectErrorEnvelope } from '../support/envelope.js';
 import {
@@ -293,31 +293,46 @@ describe.each(backends)('Webhooks (%s)', (backend) => {
     }
   });
 
-  it('refuses a delivery URL inside the network unless allowed, also when it resolves there only at delivery', async () => {
+  it('checks a delivery URL without the network when it is saved, and its address at every delivery', async () => {
     const coffer = await startCoffer(backend, { ...FAST_WEBHOOKS, COFFER_ALLOW_PRIVATE_WEBHOOKS: 'false' });
+    const headers = { ...coffer.headers(), 'content-type': 'application/json' };
+    const create = (delivery_url: string) => fetch(`${coffer.url}/webhook/webhooks`, { method: 'POST', headers, body: JSON.stringify({ unified_api: 'vault', delivery_url, events: ['*'] }) });
+    // The test's stand-in for DNS: this name resolves to loopback (it could have resolved anywhere when saved).
+    const rebinding = 'hooks.rebinding.test';
+    const realLookup = dns.lookup;
+    dns.lookup = ((hostname: string, ...rest: unknown[]) =>
+      (realLookup as (...args: unknown[]) => unknown)(hostname === rebinding ? '127.0.0.1' : hostname, ...rest)) as unknown as typeof dns.lookup;
     try {
-      const res = await fetch(`${coffer.url}/webhook/webhooks`, {
-        method: 'POST',
-        headers: { ...coffer.headers(), 'content-type': 'application/json' },
-        body: JSON.stringify({ unified_api: 'vault', delivery_url: receiver.url, events: ['*'] }),
-      });
-      const { body } = await expectErrorEnvelope(res, 400, 'RequestValidationError');
-      expect(body.message).toContain('COFFER_ALLOW_PRIVATE_WEBHOOKS');
-      const unresolvable = await fetch(`${coffer.url}/webhook/webhooks`, {
-        method: 'POST',
-        headers: { ...coffer.headers(), 'content-type': 'application/json' },
-        body: JSON.stringify({ unified_api: 'vault', delivery_url: 'https://no-such-host.invalid/hooks', events: ['*'] }),
-      });
-      expect((await expectErrorEnvelope(unresolvable, 400, 'RequestValidationError')).body.message).toBe('delivery_url host no-such-host.invalid cannot be resolved');
+      // A name that does not resolve now is accepted: it is resolved when delivering, not when saving.
+      const unresolvable = await create('https://hooks.invalid/x');
+      expect(unresolvable.status, await unresolvable.clone().text()).toBe(201);
+      const made = (await unresolvable.json()).data;
+      const patched = await fetch(`${coffer.url}/webhook/webhooks/${made.id}`, { method: 'PATCH', headers, body: JSON.stringify({ delivery_url: 'https://other.invalid/y' }) });
+      expect(patched.status).toBe(200);
 
-      // A host name that resolved elsewhere when the subscription was made and resolves to loopback now: the address
-      // is checked again inside the connect of every delivery, and nothing is sent.
-      const rebound = receiver.url.replace('127.0.0.1', 'localhost');
+      // A literal loopback or private address, or localhost, is refused when saved (creating or updating).
+      for (const url of ['http://127.0.0.1/', receiver.url, 'http://10.1.2.3:8080/h', 'http://[::1]/h', 'http://[::ffff:127.0.0.1]/h', 'http://localhost:9/h', 'https://api.LOCALHOST./h']) {
+        const { body } = await expectErrorEnvelope(await create(url), 400, 'RequestValidationError', url);
+        expect(body.message).toContain('COFFER_ALLOW_PRIVATE_WEBHOOKS');
+      }
+      const privatePatch = await fetch(`${coffer.url}/webhook/webhooks/${made.id}`, { method: 'PATCH', headers, body: JSON.stringify({ delivery_url: 'http://192.168.1.1/' }) });
+      await expectErrorEnvelope(privatePatch, 400, 'RequestValidationError');
+      await fetch(`${coffer.url}/webhook/webhooks/${made.id}`, { method: 'DELETE', headers: coffer.headers() });
+      // Allowed (this file's main server sets COFFER_ALLOW_PRIVATE_WEBHOOKS), the same addresses are accepted.
+      for (const url of ['http://127.0.0.1/', 'http://localhost:9/h']) {
+        const allowed = await subscribe({ unified_api: 'vault', delivery_url: url, events: ['*'] });
+        expect(allowed.status, url).toBe(201);
+        await fetch(`${h.coffer.url}/webhook/webhooks/${allowed.body.data.id}`, { method: 'DELETE', headers: h.coffer.headers() });
+      }
+
+      // A name that resolves to loopback at delivery: refused inside the connect, nothing sent, the log says why.
+      const rebound = receiver.url.replace('127.0.0.1', rebinding);
+      const sub = await create(rebound);
+      expect(sub.status).toBe(201);
       const before = receiver.all.length;
-      await createWebhook(coffer.runtime.ctx, coffer.appId, { unified_api: 'crm', delivery_url: rebound, events: ['*'] }, null, { allowPrivateNetworks: true });
       const saved = await fetch(`${coffer.url}/vault/connections/crm/pipedrive`, {
         method: 'PATCH',
-        headers: { ...coffer.headers('rebinding'), 'content-type': 'application/json' },
+        headers: { ...headers, 'x-apideck-consumer-id': 'rebinding' },
         body: JSON.stringify({ settings: { api_key: 'k' } }),
       });
       expect(saved.status).toBe(200);
@@ -327,9 +342,10 @@ describe.each(backends)('Webhooks (%s)', (backend) => {
         logs = (await (await fetch(`${coffer.url}/webhook/logs`, { headers: coffer.headers() })).json()).data;
       }
       expect(logs[0]).toMatchObject({ success: false, status_code: 0, endpoint: rebound });
-      expect(logs[0].response_body).toMatch(/private or loopback/);
+      expect(logs[0].response_body).toBe(`${rebinding} resolves to a private or loopback address`);
       expect(receiver.all.length).toBe(before);
     } finally {
+      dns.lookup = realLookup;
       await coffer.close();
     }
   });

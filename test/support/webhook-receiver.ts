@@ -16,6 +16,8 @@ export const FAST_WEBHOOKS = {
 };
 
 export interface Delivery {
+  /** The path (and query) it was posted to. */
+  url: string;
   headers: Record<string, string>;
   body: string;
   json: any;
@@ -32,6 +34,11 @@ export interface Receiver {
   failNext(n: number, status?: number): void;
   /** Every delivery is answered `status` until changed (`null`: back to 200). */
   failAlways(status: number | null): void;
+  /**
+   * Deliveries matching `match` that arrive from now on are not answered until `release()`: an attempt held in flight.
+   * `arrived` resolves with the first of them.
+   */
+  hold(match?: (delivery: Delivery) => boolean): { arrived: Promise<Delivery>; release(): void };
   /** Resolves when `predicate` holds for the accepted deliveries, or rejects after `timeoutMs`. */
   waitFor(predicate: (accepted: Delivery[]) => boolean, timeoutMs?: number): Promise<Delivery[]>;
   close(): Promise<void>;
@@ -42,6 +49,7 @@ export async function startReceiver(options: { delayMs?: number } = {}): Promise
   let failures = 0;
   let failureStatus = 503;
   let always: number | null = null;
+  let held: { match: (d: Delivery) => boolean; arrived: (d: Delivery) => void; answers: Array<() => void> } | null = null;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -60,11 +68,17 @@ export async function startReceiver(options: { delayMs?: number } = {}): Promise
       } catch {
         // recorded as is; the test decides
       }
-      all.push({ headers, body, json, answered });
-      setTimeout(() => {
-        res.writeHead(answered, { 'content-type': 'text/plain' });
-        res.end(answered < 300 ? 'ok' : 'try again later');
-      }, options.delayMs ?? 0);
+      const delivery: Delivery = { url: req.url ?? '', headers, body, json, answered };
+      all.push(delivery);
+      const answer = () =>
+        setTimeout(() => {
+          res.writeHead(answered, { 'content-type': 'text/plain' });
+          res.end(answered < 300 ? 'ok' : 'try again later');
+        }, options.delayMs ?? 0);
+      if (held?.match(delivery)) {
+        held.answers.push(answer);
+        held.arrived(delivery);
+      } else answer();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -80,6 +94,19 @@ export async function startReceiver(options: { delayMs?: number } = {}): Promise
     },
     failAlways(status) {
       always = status;
+    },
+    hold(match = () => true) {
+      let arrived!: (d: Delivery) => void;
+      const first = new Promise<Delivery>((resolve) => (arrived = resolve));
+      const hold = { match, arrived, answers: [] as Array<() => void> };
+      held = hold;
+      return {
+        arrived: first,
+        release() {
+          if (held === hold) held = null;
+          for (const answer of hold.answers) answer();
+        },
+      };
     },
     async waitFor(predicate, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
