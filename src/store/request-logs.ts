@@ -1,6 +1,6 @@
 // The request-logs repository: log rows appended in batches with the consumers' request counters, read back newest first.
 import { sql } from 'kysely';
-import { isStoreBusy, type Executor } from './database.js';
+import type { Executor } from './database.js';
 import type { RequestLogsTable } from './schema.js';
 import { escapeLike, like } from './like.js';
 import { atomically } from './transaction.js';
@@ -60,26 +60,6 @@ export function storableLogRow(row: RequestLogRow): RequestLogRow {
     if (typeof value === 'string') (out as Record<string, unknown>)[column] = storableText(value, limit);
   }
   return out;
-}
-
-// PostgreSQL SQLSTATE classes that say the server cannot take work now, whatever the rows: connection exception,
-// insufficient resources (disk full, too many connections), operator intervention (shutdown), system error (I/O);
-// and a read-only server (a standby), a serialization failure or a deadlock.
-const PG_UNAVAILABLE_CLASSES = ['08', '53', '57', '58'];
-const PG_UNAVAILABLE_CODES = ['25006', '40001', '40P01'];
-const SQLITE_UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|NOMEM|PROTOCOL|CORRUPT|NOTADB)/;
-
-/**
- * Whether a write failed because the database could not take any write just then (down, unreachable, out of
- * connections, locked, disk full), so the same rows can be written later; otherwise it was something in the rows.
- */
-export function isStoreUnavailable(error: unknown): boolean {
-  const { code } = (error ?? {}) as { code?: unknown };
-  if (typeof code === 'string' && code.startsWith('SQLITE_')) return SQLITE_UNAVAILABLE.test(code);
-  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return PG_UNAVAILABLE_CLASSES.includes(code.slice(0, 2)) || PG_UNAVAILABLE_CODES.includes(code);
-  // No SQLSTATE: the socket failed (ECONNREFUSED, ECONNRESET, …), the pool gave up waiting, or the connection ended.
-  const { message } = (error ?? {}) as { message?: unknown };
-  return (typeof code === 'string' && /^E[A-Z]+$/.test(code)) || isStoreBusy(error) || (typeof message === 'string' && /^Connection terminated/.test(message));
 }
 
 /**

@@ -1,6 +1,6 @@
 // Request logs: written in batches off the request path, read back with Apideck's filters and cursor paging.
-import type { Executor } from '../store/database.js';
-import { appendRequestLogs, findRequestLogs, isStoreUnavailable, PATH_MATCH_MODES, type ConsumerRequestCounts, type PathMatchMode, type RequestLogQuery, type RequestLogRow } from '../store/request-logs.js';
+import { isStoreUnavailable, type Executor } from '../store/database.js';
+import { appendRequestLogs, findRequestLogs, PATH_MATCH_MODES, type ConsumerRequestCounts, type PathMatchMode, type RequestLogQuery, type RequestLogRow } from '../store/request-logs.js';
 import { badRequest } from './errors.js';
 import { decodeCursor, encodeCursor, type Page } from './pagination.js';
 
