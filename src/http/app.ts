@@ -125,7 +125,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   const limits = await installRateLimits(app, ctx, options.rateLimits);
-  app.addHook('onRequest', boundRequest);
   // Over a failed-authentication limit: 429 before any key is checked. Only authenticated routes count or are limited.
   app.addHook('onRequest', async (request, reply) => {
     if (!requiresAuthentication(request)) return;
@@ -138,6 +137,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     }
     await limits.applicationRequest(request, reply, request.caller!.applicationId);
   });
+  // After authentication, so a refused request is still logged for its application (with storable values).
+  app.addHook('onRequest', boundRequest);
   app.addHook('preHandler', enforceSessionPolicy(ctx));
   app.addHook('onResponse', async (request, reply) => {
     recordApiCall(logs, new URL(ctx.publicUrl).host, request, reply);

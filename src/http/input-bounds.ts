@@ -96,7 +96,7 @@ export function parseJsonBody(text: string): unknown {
   return value;
 }
 
-/** onRequest: what the URL and the id headers carry, before authentication looks anything up. */
+/** onRequest: what the URL and the id headers carry, before any route reads them. */
 export async function boundRequest(request: FastifyRequest): Promise<void> {
   const params = (request.params ?? {}) as Record<string, string>;
   for (const [name, value] of Object.entries(params)) {
