@@ -27,6 +27,7 @@ import { webhookRoutes } from './routes/webhooks.js';
 import type { WebhookPolicy } from '../events/subscriptions.js';
 import { flowsVaultRoutes } from './routes/flows-vault.js';
 import { proxyRoutes } from './routes/proxy.js';
+import { answerClientError, refuseConnect } from './client-errors.js';
 import type { Forwarder } from '../proxy/forward.js';
 import type { RateLimitConfig } from '../config.js';
 import { VaultError } from '../vault/errors.js';
@@ -79,6 +80,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Fastify's own request lines would carry session tokens from /session/<token> URLs; ours strip them.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
+    clientErrorHandler: answerClientError,
     routerOptions: { querystringParser: parseQuery },
     trustProxy: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
@@ -101,6 +103,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   installErrorHandling(app);
+  app.server.on('connect', refuseConnect);
 
   const corsOptions = {
     origin: options.corsOrigins ?? true,

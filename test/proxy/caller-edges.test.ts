@@ -261,6 +261,42 @@ describe.each(backends)('a proxied call at the edges of HTTP (%s)', (backend) =>
     }
   });
 
+  it('odd methods and header values get an error envelope, never a 500, a hang or a silent close', async () => {
+    const h = headers(`${upstream.url}/bearer/echo`);
+    const envelopeOf = async (bytes: Buffer) => {
+      const conn = await RawConnection.open(coffer.url);
+      try {
+        conn.send(bytes);
+        const answer = await conn.next();
+        return { status: answer.status, body: JSON.parse(answer.body.toString()) };
+      } finally {
+        conn.close();
+      }
+    };
+    for (const method of ['PROPFIND', 'TRACE', 'SEARCH']) {
+      const { status, body } = await envelopeOf(rawRequest(method, '/proxy', h));
+      expect(status, method).toBe(404);
+      expect(body).toMatchObject({ status_code: 404, type_name: 'NotFoundError' });
+    }
+    const connect = await envelopeOf(Buffer.from('CONNECT provider.example:443 HTTP/1.1\r\nhost: provider.example:443\r\n\r\n'));
+    expect(connect).toMatchObject({ status: 405, body: { status_code: 405, type_name: 'MethodNotAllowedError' } });
+    // A NUL or a bare CR in the downstream URL (or any header) never reaches a route.
+    for (const bad of ['http://127.0.0.1/a\u0000b', '/a\rb']) {
+      const { status, body } = await envelopeOf(rawRequest('GET', '/proxy', { ...h, 'x-apideck-downstream-url': bad }));
+      expect(status).toBe(400);
+      expect(body).toMatchObject({ status_code: 400, type_name: 'BadRequestError' });
+    }
+    for (const bad of ['http://exa mple.com/', 'http://[::1/x']) {
+      const res = await fetch(`${coffer.url}/proxy`, { headers: headers(bad) });
+      await expectErrorEnvelope(res, 400, 'RequestValidationError');
+    }
+    // A 4 KB path and a non-ASCII header value are passed on as they are.
+    const long = `/${'a'.repeat(4096)}`;
+    const longCall = await fetch(`${coffer.url}/proxy`, { headers: { ...headers(long), 'x-note': 'caf\u00e9' } });
+    expect(longCall.status).toBe(404);
+    expect((await longCall.json()).message).toBe(`No route /bearer${long}`);
+  });
+
   describe('a caller that hangs up', () => {
     let server: RunningServer;
     const lines: Array<{ level: number; msg: string; err?: { type?: string } }> = [];
