@@ -9,7 +9,7 @@ import type { Store } from '../store/database.js';
 import type { VaultContext } from '../vault/context.js';
 import type { LogWriter } from '../vault/logs.js';
 import { authenticate, requiresAuthentication } from './auth.js';
-import { answerClientError, answerRouterError, installErrorHandling } from './errors.js';
+import { answerRouterError, installErrorHandling } from './errors.js';
 import { boundRequest, MAX_BODY_BYTES, parseJsonBody, ROUTER_MAX_PARAM_LENGTH } from './input-bounds.js';
 import { enforceSessionPolicy } from './session-policy.js';
 import { openApiDocument } from './openapi.js';
@@ -28,6 +28,7 @@ import { webhookRoutes } from './routes/webhooks.js';
 import type { WebhookPolicy } from '../events/subscriptions.js';
 import { flowsVaultRoutes } from './routes/flows-vault.js';
 import { proxyRoutes } from './routes/proxy.js';
+import { answerClientError, refuseConnect } from './client-errors.js';
 import type { Forwarder } from '../proxy/forward.js';
 import type { RateLimitConfig } from '../config.js';
 import { VaultError } from '../vault/errors.js';
@@ -98,6 +99,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   installErrorHandling(app);
+  app.server.on('connect', refuseConnect);
 
   const corsOptions = {
     origin: options.corsOrigins ?? true,

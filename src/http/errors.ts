@@ -1,7 +1,5 @@
 // Every failure leaves as Apideck's error envelope with a 4xx where the caller can fix it.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { STATUS_CODES } from 'node:http';
-import type { Socket } from 'node:net';
 import { auth0ErrorBody } from './auth0-errors.js';
 import { MAX_ID_LENGTH } from './input-bounds.js';
 import { VersionConflictError } from '../store/connections.js';
@@ -72,24 +70,4 @@ export function answerRouterError(error: FastifyError, request: FastifyRequest, 
       : 'The request path is not valid percent-encoded UTF-8';
   const body = request.url.startsWith(AUTH0_PREFIX) ? auth0ErrorBody(400, 'invalid_uri', message) : errorBody(400, 'RequestValidationError', message);
   void reply.code(400).send(body);
-}
-
-/**
- * Requests node's HTTP parser refuses (oversized headers, malformed request lines) never reach fastify. The request
- * line may not even be readable, so the body carries both shapes: Apideck's envelope and Auth0's fields.
- */
-export function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const message =
-    status === 431 ? 'Request headers are larger than the server accepts' : status === 408 ? 'The request was not received in time' : 'The request is not valid HTTP';
-  const envelope = errorBody(status, status === 400 ? 'BadRequestError' : 'RequestTooLargeError', message);
-  if (status === 408) envelope.type_name = 'RequestTimeoutError';
-  const body = JSON.stringify({ ...envelope, ...auth0ErrorBody(status, 'bad_request', message) });
-  if (socket.writable) {
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  }
-  socket.destroy(error);
 }

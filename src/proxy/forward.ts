@@ -20,6 +20,7 @@ import { checkAllowedHost } from './host-policy.js';
 import { proxyBaseUrl, upstreamTarget } from './injection.js';
 import { PRIVATE_ADDRESS_CODE } from '../outbound/guarded-agent.js';
 import { privateAddressRefused } from '../outbound/address-policy.js';
+import { CallerGoneError } from './caller.js';
 
 /**
  * Request bodies up to this size are held in memory when a 401 could be retried with a refreshed token (OAuth
@@ -40,8 +41,12 @@ export interface ProxyCall {
   /** Sent as `Authorization` instead of the stored credentials (no injection). */
   downstreamAuthorization: string | null;
   timeoutMs: number;
+  /** The caller shortened the timeout (`x-apideck-timeout`): running out of it says nothing about the provider. */
+  timeoutFromCaller: boolean;
   headers: IncomingHttpHeaders;
   body: Readable | null;
+  /** Aborted when the caller hangs up: the provider call is abandoned. */
+  signal: AbortSignal;
 }
 
 export interface ProxyResult {
@@ -85,10 +90,15 @@ function timeoutError(def: ConnectorDefinition, timeoutMs: number): VaultError {
   return new VaultError(504, 'ConnectorExecutionError', `${def.name} did not answer within ${timeoutMs} ms`, { timeout_ms: timeoutMs });
 }
 
+/** The code behind one of undici's failures (a refused connect carries it on its cause). */
+function sendErrorCode(error: unknown): string | undefined {
+  const e = error as { code?: string; cause?: { code?: string } };
+  return e.code === 'UND_ERR_CONNECT' || !e.code ? (e.cause?.code ?? e.code) : e.code;
+}
+
 /** undici's failures → what the caller sees; none of them echoes a header value (a credential). */
 function mapSendError(error: unknown, def: ConnectorDefinition, url: URL, timeoutMs: number): VaultError {
-  const e = error as { code?: string; cause?: { code?: string }; message?: string };
-  const code = e.code === 'UND_ERR_CONNECT' || !e.code ? (e.cause?.code ?? e.code) : e.code;
+  const code = sendErrorCode(error);
   switch (code) {
     case PRIVATE_ADDRESS_CODE:
       return privateAddressRefused(url.hostname);
@@ -98,6 +108,8 @@ function mapSendError(error: unknown, def: ConnectorDefinition, url: URL, timeou
       return timeoutError(def, timeoutMs);
     case 'UND_ERR_INVALID_ARG':
       return badRequest(`The request to ${def.name} has a header that cannot be sent (characters not allowed in HTTP headers)`);
+    case 'UND_ERR_NOT_SUPPORTED':
+      return badRequest(`The request to ${def.name} has a header that cannot be forwarded`);
     case 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH':
       return badRequest('The request body does not match its Content-Length');
     case 'ENOTFOUND':
@@ -108,8 +120,25 @@ function mapSendError(error: unknown, def: ConnectorDefinition, url: URL, timeou
   }
 }
 
-/** A failure caused by the caller or by Coffer's own rules, not by the provider being unreachable. */
-const isCallerError = (error: VaultError) => error.statusCode < 500;
+/** Failures that show the provider (or the way to it) down; the connection's health only ever reflects these. */
+const PROVIDER_FAILURES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
+  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+]);
+const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/**
+ * Whether a failed send counts against the provider. Anything the caller caused (an odd header undici refuses, a body
+ * that does not match its length, hanging up, a timeout it shortened itself) or Coffer's own rules refused does not;
+ * neither does a failure we cannot attribute.
+ */
+function isProviderFailure(error: unknown, call: ProxyCall): boolean {
+  if (error instanceof VaultError || error instanceof CallerGoneError || call.signal.aborted) return false;
+  const code = sendErrorCode(error) ?? '';
+  if (TIMEOUTS.has(code)) return !call.timeoutFromCaller;
+  // llhttp's parse errors: the provider answered with something that is not HTTP.
+  return PROVIDER_FAILURES.has(code) || code.startsWith('HPE_');
+}
 
 async function readBody(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -147,9 +176,13 @@ export class Forwarder {
         }
       }
     } catch (error) {
+      if (error instanceof CallerGoneError || call.signal.aborted) {
+        trace.error = new CallerGoneError().message;
+        throw new CallerGoneError();
+      }
       const failure = error instanceof VaultError ? error : mapSendError(error, def, prepared.url, call.timeoutMs);
       trace.error = failure.message;
-      if (!isCallerError(failure)) await this.recordOutcome(def, rec, prepared.unifiedApi, true);
+      if (isProviderFailure(error, call)) await this.recordOutcome(def, rec, prepared.unifiedApi, true);
       throw failure;
     }
     await this.recordOutcome(def, rec, prepared.unifiedApi, isDownstreamFailureStatus(response.statusCode));
@@ -195,7 +228,11 @@ export class Forwarder {
       }
     } else {
       if (!base) throw badRequest(`x-apideck-downstream-url must be an absolute URL: ${def.name} defines no API base URL`);
-      url = new URL(base + (raw.startsWith('/') ? raw : `/${raw}`));
+      try {
+        url = new URL(base + (raw.startsWith('/') ? raw : `/${raw}`));
+      } catch {
+        throw badRequest('x-apideck-downstream-url is not a valid URL path', { invalid: [{ 'x-apideck-downstream-url': 'url' }] });
+      }
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
       throw badRequest('x-apideck-downstream-url must be an http(s) URL', { invalid: [{ 'x-apideck-downstream-url': 'http(s) URL' }] });
@@ -224,15 +261,22 @@ export class Forwarder {
   private async send(call: ProxyCall, prepared: Prepared, body: Readable | Buffer | null, trace: ProxyTrace): Promise<Dispatcher.ResponseData> {
     const started = performance.now();
     const bodyless = call.method === 'GET' || call.method === 'HEAD';
+    let headers = prepared.headers;
+    if (bodyless && headers['content-length'] !== undefined) {
+      // The caller's body is not sent (it is drained once the caller is answered): neither is its length.
+      const { 'content-length': _dropped, ...rest } = headers;
+      headers = rest;
+    }
     const response = await this.agent
       .request({
         origin: prepared.url.origin,
         path: prepared.url.pathname + prepared.url.search,
         method: call.method as Dispatcher.HttpMethod,
-        headers: prepared.headers,
+        headers,
         body: bodyless ? null : body,
         headersTimeout: call.timeoutMs,
         bodyTimeout: call.timeoutMs,
+        signal: call.signal,
       })
       .catch((error: unknown) => {
         trace.upstreamMs += performance.now() - started;

@@ -15,7 +15,11 @@ function connectionTokens(value: string | string[] | undefined): Set<string> {
   return new Set(text.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
 }
 
-const NOT_FORWARDED = new Set(['host', 'authorization', 'cookie', 'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip']);
+// `expect: 100-continue` is between the caller and Coffer (node's server answers it); the provider call sends its body
+// at once.
+const NOT_FORWARDED = new Set([
+  'host', 'authorization', 'cookie', 'expect', 'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip',
+]);
 
 /** The caller's headers as the provider should see them, before credentials are injected. */
 export function downstreamRequestHeaders(incoming: IncomingHttpHeaders): Record<string, string | string[]> {
@@ -37,4 +41,25 @@ export function upstreamResponseHeaders(incoming: IncomingHttpHeaders): Record<s
     out[name] = value;
   }
   return out;
+}
+
+/** Whether the caller's answer has a body: not to a HEAD (the caller's or the provider's), nor with a 204 or 304. */
+export function answerHasBody(callerMethod: string, downstreamMethod: string, status: number): boolean {
+  return callerMethod !== 'HEAD' && downstreamMethod !== 'HEAD' && status !== 204 && status !== 304;
+}
+
+/**
+ * The provider's headers on an answer without a body. A HEAD's or a 304's length describes the body a GET would get,
+ * which is what the caller asked about; but a GET answered from a provider's HEAD has an empty body of its own (a
+ * client would wait for the bytes the provider's length promised), and a 204 has no length at all (RFC 9110 §8.6).
+ */
+export function bodylessAnswerHeaders(
+  headers: Record<string, string | string[]>,
+  callerMethod: string,
+  status: number,
+): Record<string, string | string[]> {
+  const { 'content-length': length, ...rest } = headers;
+  if (status === 204) return rest;
+  if (callerMethod === 'HEAD' || status === 304) return headers;
+  return { ...rest, 'content-length': '0' };
 }

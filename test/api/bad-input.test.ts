@@ -481,7 +481,7 @@ describe.each(backends)('bad input (%s)', (backend) => {
       const res = await fetch(`${coffer.url}/vault/consumers`, { headers: { ...coffer.headers(), 'x-padding': 'p'.repeat(40_000) } });
       expect(res.status).toBe(431);
       const body = (await res.json()) as Json;
-      expect(body).toMatchObject({ status_code: 431, statusCode: 431, error: 'Request Header Fields Too Large', type_name: 'RequestTooLargeError' });
+      expect(body).toMatchObject({ status_code: 431, statusCode: 431, error: 'Request Header Fields Too Large', type_name: 'RequestHeaderFieldsTooLargeError', errorCode: 'bad_request' });
       expect(typeof body.message).toBe('string');
       await okJson(await send({ method: 'GET', path: '/vault/consumers' }));
     });

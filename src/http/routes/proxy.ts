@@ -1,9 +1,10 @@
 // The Proxy API (`/proxy`, what `@apideck/unify`'s `proxy.*` calls) and the historic `/vault/proxy`: any request to a
 // provider's API with the consumer's stored credentials injected. Bodies pass through as streams both ways: this
 // plugin replaces the app's JSON parser with one that hands the raw request stream on.
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { PROXY_METHODS, newTrace, type Forwarder, type ProxyTrace } from '../../proxy/forward.js';
-import type { Readable } from 'node:stream';
+import { CallerGoneError, callerGoneSignal, discardBody, drainWhenAnswered, requestBodyOf, responseBodyOf } from '../../proxy/caller.js';
+import { answerHasBody, bodylessAnswerHeaders } from '../../proxy/headers.js';
 import { badRequest } from '../../vault/errors.js';
 import { missingHeader, scopeOf } from '../auth.js';
 
@@ -29,9 +30,9 @@ function header(request: FastifyRequest, name: string): string | null {
   return text?.trim() || null;
 }
 
-function timeoutOf(request: FastifyRequest, max: number): number {
+function timeoutOf(request: FastifyRequest, max: number): number | null {
   const raw = header(request, 'x-apideck-timeout');
-  if (raw === null) return max;
+  if (raw === null) return null;
   const value = Number(raw);
   if (!/^\d+$/.test(raw) || value <= 0) throw badRequest('x-apideck-timeout must be a positive number of milliseconds', { invalid: [{ 'x-apideck-timeout': 'positive integer' }] });
   return Math.min(value, max);
@@ -51,28 +52,47 @@ export function proxyRoutes(forwarder: Forwarder, options: ProxyRouteOptions): F
   return async (app) => {
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+    // A caller that hung up gets no answer (there is no one to send it to) and is no error of ours; every other error
+    // goes on to the app's error handler.
+    app.setErrorHandler((error: FastifyError, request, reply) => {
+      if (!(error instanceof CallerGoneError) && !reply.raw.destroyed) throw error;
+      request.log.info({ err: { type: error.name, code: error.code } }, 'caller went away during a proxied call');
+    });
 
     const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+      // First, before anything can fail: however the call ends, the caller's body never blocks its connection.
+      drainWhenAnswered(request.raw, reply.raw);
+      const signal = callerGoneSignal(reply.raw);
       const serviceId = header(request, 'x-apideck-service-id');
       request.proxyTrace = newTrace(serviceId ?? '');
       if (!serviceId) throw missingHeader('x-apideck-service-id');
       const downstreamUrl = header(request, 'x-apideck-downstream-url');
       if (!downstreamUrl) throw missingHeader('x-apideck-downstream-url');
+      const method = methodOf(request);
+      const timeout = timeoutOf(request, options.maxTimeoutMs);
       const result = await forwarder.forward(
         {
           scope: scopeOf(request),
           serviceId,
           unifiedApi: header(request, 'x-apideck-unified-api'),
           downstreamUrl,
-          method: methodOf(request),
+          method,
           downstreamAuthorization: header(request, 'x-apideck-downstream-authorization'),
-          timeoutMs: timeoutOf(request, options.maxTimeoutMs),
+          timeoutMs: timeout ?? options.maxTimeoutMs,
+          timeoutFromCaller: timeout !== null && timeout < options.maxTimeoutMs,
           headers: request.headers,
-          body: (request.body as Readable | undefined) ?? null,
+          // The parser hands on the raw stream; the provider call gets one of its own (see caller.ts).
+          body: request.body === undefined ? null : requestBodyOf(request.raw),
+          signal,
         },
         request.proxyTrace,
       );
-      return reply.code(result.status).headers(result.headers).send(result.body);
+      reply.code(result.status);
+      if (answerHasBody(request.method, method, result.status)) return reply.headers(result.headers).send(responseBodyOf(result.body));
+      // Nothing of the provider's body reaches the caller; undici even fails a 304 that states a length, which the
+      // caller does not care about either.
+      discardBody(result.body);
+      return reply.headers(bodylessAnswerHeaders(result.headers, request.method, result.status)).send(Buffer.alloc(0));
     };
 
     const routes: Array<[string, readonly string[], string]> = [
