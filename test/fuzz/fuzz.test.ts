@@ -1,12 +1,12 @@
 // A bounded run of the fuzzer (fuzz/, `npm run fuzz`) on every backend: Coffer in its own process, the provider stub
-// on loopback, ~2 000 seeded requests. Nothing may be Coffer's 5xx, hang, answer outside the envelope or leak A's
+// on loopback, ~3 000 seeded requests. Nothing may be Coffer's 5xx, hang, answer outside the envelope or leak A's
 // secret to someone else, and the server must still be alive; every documented operation must have been requested.
 import { describe, expect, it } from 'vitest';
 import { backends } from '../support/coffer.js';
 // @ts-expect-error plain ESM without types, run against dist/ like bench/
 import { formatReport, runFuzz } from '../../fuzz/fuzz.mjs';
 
-const REQUESTS = 2000;
+const REQUESTS = 3000;
 const SEED = 7;
 
 describe.each(backends)('fuzzing Coffer on %s', (backend) => {
