@@ -19,6 +19,7 @@ import { loadConfig } from '../dist/config.js';
 import { createLogger, openRuntime } from '../dist/runtime.js';
 import { startServer } from '../dist/server.js';
 import { createApplication } from '../dist/vault/applications.js';
+import { dropSchema, stopWith } from '../scripts/child-server.mjs';
 
 const backend = process.env.BENCH_BACKEND ?? 'sqlite';
 if (backend !== 'sqlite' && backend !== 'postgres') throw new Error(`BENCH_BACKEND must be sqlite or postgres, got "${backend}"`);
@@ -34,7 +35,6 @@ const schema = backend === 'postgres' ? `bench_${crypto.randomBytes(6).toString(
 let runtime = null;
 let connectorsDir = null;
 let server = null;
-let closing = null;
 
 /**
  * Guard for builds whose `migrate()` (src/store/database.ts) creates its Kysely Migrator without
@@ -64,45 +64,13 @@ async function prepareSchema() {
   }
 }
 
-async function dropSchema() {
-  if (!schema) return;
-  const client = new pg.Client({ connectionString: pgBase });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  } finally {
-    await client.end();
-  }
-}
-
-function cleanup() {
-  closing ??= (async () => {
-    const step = async (name, fn) => {
-      try {
-        await fn();
-      } catch (error) {
-        process.stderr.write(`[serve-coffer] ${name} failed: ${error?.stack ?? error}\n`);
-      }
-    };
-    if (server) await step('server close', () => server.close());
-    if (runtime) await step('store close', () => runtime.close());
-    await step('drop schema', dropSchema);
-    await step('remove data dir', () => fs.rmSync(dataDir, { recursive: true, force: true }));
-    if (connectorsDir) await step('remove connectors dir', () => fs.rmSync(connectorsDir, { recursive: true, force: true }));
-  })();
-  return closing;
-}
-
-async function shutdown(code = 0) {
-  await cleanup();
-  // process.exit (not a signal death) so `node --cpu-prof` still writes its profile.
-  process.exit(code);
-}
-process.on('SIGTERM', () => void shutdown(0));
-process.on('SIGINT', () => void shutdown(0));
-process.stdin.on('end', () => void shutdown(0));
-process.stdin.on('error', () => void shutdown(0));
-process.stdin.resume();
+const shutdown = stopWith('serve-coffer', () => [
+  ['server close', () => server?.close()],
+  ['store close', () => runtime?.close()],
+  ['drop schema', () => dropSchema(pgBase, schema)],
+  ['remove data dir', () => fs.rmSync(dataDir, { recursive: true, force: true })],
+  ['remove connectors dir', () => connectorsDir && fs.rmSync(connectorsDir, { recursive: true, force: true })],
+]);
 
 try {
   let databaseUrl = null;

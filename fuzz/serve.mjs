@@ -12,11 +12,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { loadConfig } from '../dist/config.js';
 import { createLogger, openRuntime } from '../dist/runtime.js';
 import { startServer } from '../dist/server.js';
 import { createApplication } from '../dist/vault/applications.js';
+import { dropSchema, stopWith } from '../scripts/child-server.mjs';
 import { FLOWS_SCOPES, issueManagementToken } from '../dist/flows/management-token.js';
 
 const backend = process.env.FUZZ_BACKEND ?? 'sqlite';
@@ -31,46 +31,14 @@ const connectorsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-fuzz-connect
 const schema = backend === 'postgres' ? `fuzz_${crypto.randomBytes(6).toString('hex')}` : null;
 let runtime = null;
 let server = null;
-let closing = null;
 
-async function dropSchema() {
-  if (!schema) return;
-  const client = new pg.Client({ connectionString: pgBase });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  } finally {
-    await client.end();
-  }
-}
-
-function cleanup() {
-  closing ??= (async () => {
-    const step = async (name, fn) => {
-      try {
-        await fn();
-      } catch (error) {
-        process.stderr.write(`[fuzz/serve] ${name} failed: ${error?.stack ?? error}\n`);
-      }
-    };
-    if (server) await step('server close', () => server.close());
-    if (runtime) await step('store close', () => runtime.close());
-    await step('drop schema', dropSchema);
-    await step('remove data dir', () => fs.rmSync(dataDir, { recursive: true, force: true }));
-    await step('remove connectors dir', () => fs.rmSync(connectorsDir, { recursive: true, force: true }));
-  })();
-  return closing;
-}
-
-async function shutdown(code = 0) {
-  await cleanup();
-  process.exit(code);
-}
-process.on('SIGTERM', () => void shutdown(0));
-process.on('SIGINT', () => void shutdown(0));
-process.stdin.on('end', () => void shutdown(0));
-process.stdin.on('error', () => void shutdown(0));
-process.stdin.resume();
+const shutdown = stopWith('fuzz/serve', () => [
+  ['server close', () => server?.close()],
+  ['store close', () => runtime?.close()],
+  ['drop schema', () => dropSchema(pgBase, schema)],
+  ['remove data dir', () => fs.rmSync(dataDir, { recursive: true, force: true })],
+  ['remove connectors dir', () => connectorsDir && fs.rmSync(connectorsDir, { recursive: true, force: true })],
+]);
 
 function writeConnectors() {
   const proxy = [
