@@ -18,6 +18,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { dropSchema } from '../scripts/child-server.mjs';
 import { stopChild } from './stop-child.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -390,15 +391,7 @@ export async function runRefreshStorm({ pgUrl, register, onCleanup, log = (line)
       await step('stop Coffer instances', () => Promise.all(children.map(stop)));
       await step('close the provider', () => provider?.close());
       await step('close the pool', () => pool?.end());
-      await step(`drop schema ${schema}`, async () => {
-        const client = new pg.Client({ connectionString: pgUrl });
-        await client.connect();
-        try {
-          await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-        } finally {
-          await client.end();
-        }
-      });
+      await step(`drop schema ${schema}`, () => dropSchema(pgUrl, schema));
       await step('remove temp dirs', () => {
         for (const dir of [connectorsDir, dataDir]) fs.rmSync(dir, { recursive: true, force: true });
       });
