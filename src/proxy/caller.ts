@@ -3,7 +3,7 @@
 // caller's body is drained once the answer is sent (else a keep-alive connection whose body was half read would never
 // parse its next request), and a caller that hangs up aborts the provider call instead of counting as an error.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { PassThrough, type Readable } from 'node:stream';
+import { finished, PassThrough, type Readable } from 'node:stream';
 
 /** The caller closed its connection before the proxied call ended: its choice, not a failure of Coffer or the provider. */
 export class CallerGoneError extends Error {
@@ -52,12 +52,17 @@ export function drainWhenAnswered(raw: IncomingMessage, res: ServerResponse): vo
 /**
  * The provider's response body as the caller's reply streams it. When the caller goes away the reply destroys it
  * (fastify logs that as a premature close, not an error) and the provider's stream is destroyed with it, freeing the
- * provider connection; the provider's own failures still end the reply with their error.
+ * provider connection. The provider's own failures end the reply with `failure(error)`: a 502 envelope if nothing was
+ * sent yet, else a cut-short body. Its outcome is read from the stream's state, not only its events: a provider that
+ * cut its body short while the call was still busy (recording the connection's health, refreshing a token) has already
+ * failed it, and an 'error' event missed then left the reply with nothing to send and no end, so the caller hung.
  */
-export function responseBodyOf(upstream: Readable): Readable {
+export function responseBodyOf(upstream: Readable, failure: (error: unknown) => Error): Readable {
   const out = new PassThrough();
   upstream.pipe(out);
-  upstream.once('error', (error) => out.destroy(error instanceof CallerGoneError ? undefined : error));
+  finished(upstream, (error) => {
+    if (error && !out.destroyed) out.destroy(error instanceof CallerGoneError ? undefined : failure(error));
+  });
   out.once('close', () => upstream.destroy());
   return out;
 }

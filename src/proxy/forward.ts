@@ -53,6 +53,8 @@ export interface ProxyResult {
   status: number;
   headers: Record<string, string | string[]>;
   body: Readable;
+  /** What the caller is answered when the provider's body fails (a 502 or 504 envelope if nothing was sent yet). */
+  bodyFailure: (error: unknown) => VaultError;
 }
 
 /** Filled in as the call goes: what the request log and the log line say about it. */
@@ -118,6 +120,13 @@ function mapSendError(error: unknown, def: ConnectorDefinition, url: URL, timeou
     default:
       return new VaultError(502, 'ConnectorExecutionError', `Could not reach ${def.name} at ${url.host}${code ? ` (${code})` : ''}`);
   }
+}
+
+/** The provider's body broke off after its status and headers: the provider's doing, never the caller's. */
+function mapBodyError(error: unknown, def: ConnectorDefinition, url: URL, timeoutMs: number): VaultError {
+  const code = sendErrorCode(error);
+  if (code === 'UND_ERR_BODY_TIMEOUT') return timeoutError(def, timeoutMs);
+  return new VaultError(502, 'ConnectorExecutionError', `${def.name} at ${url.host} broke off its answer${code ? ` (${code})` : ''}`);
 }
 
 /** Failures that show the provider (or the way to it) down; the connection's health only ever reflects these. */
@@ -186,7 +195,16 @@ export class Forwarder {
       throw failure;
     }
     await this.recordOutcome(def, rec, prepared.unifiedApi, isDownstreamFailureStatus(response.statusCode));
-    return { status: response.statusCode, headers: upstreamResponseHeaders(response.headers), body: response.body };
+    return {
+      status: response.statusCode,
+      headers: upstreamResponseHeaders(response.headers),
+      body: response.body,
+      bodyFailure: (error) => {
+        const failure = mapBodyError(error, def, prepared.url, call.timeoutMs);
+        trace.error = failure.message;
+        return failure;
+      },
+    };
   }
 
   /** The connection, where the call may go, and the headers it carries. Throws the caller's 4xx. */

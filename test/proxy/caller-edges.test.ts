@@ -1,6 +1,7 @@
 // What a caller does at the edges of HTTP never hangs a connection, never counts against the provider's health and is
 // never logged as our error: `Expect: 100-continue`, a large body on a call that fails before reading it, a HEAD as the
-// downstream method of a GET, a provider's bodyless answers, and a caller that hangs up while the provider answers.
+// downstream method of a GET, a provider's bodyless answers, a provider that closes early, and a caller that hangs up
+// while the provider answers.
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -71,8 +72,12 @@ async function startHoldingProvider() {
   };
 }
 
-/** A provider answering with exactly these bytes on every request (answers node itself would not write). */
-async function startCannedProvider(answers: Record<string, string>) {
+/**
+ * A provider answering with exactly these bytes on every request (answers node itself would not write), as soon as
+ * the request's head came, without reading its body; then, on the paths in `closing`, closing the connection (an empty
+ * answer there: closing without a word).
+ */
+async function startCannedProvider(answers: Record<string, string>, closing: string[] = []) {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
@@ -83,7 +88,9 @@ async function startCannedProvider(answers: Record<string, string>) {
       if (end < 0) return;
       const path = head.split(' ')[1];
       head = head.slice(end + 4);
-      socket.write(answers[path] ?? 'HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n', 'latin1');
+      const answer = answers[path] ?? 'HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n';
+      if (closing.includes(path)) socket.end(answer, 'latin1');
+      else socket.write(answer, 'latin1');
     });
     socket.on('error', () => {});
   });
@@ -295,6 +302,86 @@ describe.each(backends)('a proxied call at the edges of HTTP (%s)', (backend) =>
     const longCall = await fetch(`${coffer.url}/proxy`, { headers: { ...headers(long), 'x-note': 'caf\u00e9' } });
     expect(longCall.status).toBe(404);
     expect((await longCall.json()).message).toBe(`No route /bearer${long}`);
+  });
+
+  describe('a provider that closes its connection early always gets the caller an answer', () => {
+    // What the fuzzer's provider stub answers on /truncated: a 200 that announces 100 bytes, sends 11 and closes.
+    const TRUNCATED = 'HTTP/1.1 200 OK\r\nx-from: provider\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"partial":';
+    let canned: Awaited<ReturnType<typeof startCannedProvider>>;
+    beforeAll(async () => {
+      canned = await startCannedProvider(
+        {
+          '/truncated': TRUNCATED,
+          '/head-only': 'HTTP/1.1 200 OK\r\nx-from: provider\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n',
+          '/closed': '',
+        },
+        ['/truncated', '/head-only', '/closed'],
+      );
+    });
+    afterAll(async () => {
+      await canned?.close();
+    });
+
+    /** A call to the canned provider over a raw connection: the answer, cut short or whole, never none. */
+    const call = async (conn: RawConnection, method: string, path: string, body: Buffer | null) => {
+      const h = { ...headers(`${canned.url}${path}`, { 'x-apideck-timeout': '2500' }), 'content-type': 'application/json' };
+      conn.send(rawRequest(method, '/proxy', h, body));
+      return conn.next(5000, { partial: true });
+    };
+    /** Coffer's 502 envelope without the provider's headers; the keep-alive connection then serves the next request. */
+    const expectEnvelopeAndNextServed = async (conn: RawConnection, answer: Awaited<ReturnType<typeof call>>) => {
+      expect(answer.status, answer.body.toString()).toBe(502);
+      expect(answer.cutShort).toBeUndefined();
+      expect(JSON.parse(answer.body.toString())).toMatchObject({ status_code: 502, type_name: 'ConnectorExecutionError' });
+      expect(answer.headers['x-from']).toBeUndefined();
+      conn.send(rawRequest('GET', '/proxy', headers(`${upstream.url}/bearer/echo`)));
+      expect((await conn.next()).status).toBe(200);
+    };
+    const bodies: Array<[string, Buffer | null]> = [
+      ['no body', null],
+      ['a small body', Buffer.alloc(423, 'p')],
+      ['a 1 MiB body it never reads', Buffer.alloc(1024 * KIB, 'p')],
+    ];
+    const methods = ['DELETE', 'POST', 'PATCH', 'PUT', 'GET', 'OPTIONS'];
+
+    it("a body cut short while the connection's recovery is being recorded: answered, never a hang", async () => {
+      for (const method of methods) {
+        for (const [what, body] of bodies) {
+          // A degraded connection makes the 200 below a recovery, whose write gives the provider time to close first.
+          await expectErrorEnvelope(await fetch(`${coffer.url}/proxy`, { headers: headers('http://127.0.0.1:9/x') }), 502, 'ConnectorExecutionError');
+          const conn = await RawConnection.open(coffer.url);
+          try {
+            const answer = await call(conn, method, '/truncated', body);
+            if (answer.status === 502) await expectEnvelopeAndNextServed(conn, answer);
+            else {
+              // Streamed as it came: the provider's status and headers, the bytes it sent, then the close.
+              expect(answer.status, `${method} with ${what}`).toBe(200);
+              expect(answer.cutShort).toBe(true);
+              expect(answer.headers['x-from']).toBe('provider');
+              expect('{"partial":'.startsWith(answer.body.toString())).toBe(true);
+            }
+          } finally {
+            conn.close();
+          }
+        }
+      }
+      await okJson(await fetch(`${coffer.url}/proxy`, { headers: headers(`${upstream.url}/bearer/echo`) }));
+    });
+
+    it('a head and no body, or a close without an answer: a 502 envelope, and the connection goes on', async () => {
+      for (const method of methods) {
+        for (const [, body] of bodies) {
+          for (const path of ['/head-only', '/closed']) {
+            const conn = await RawConnection.open(coffer.url);
+            try {
+              await expectEnvelopeAndNextServed(conn, await call(conn, method, path, body));
+            } finally {
+              conn.close();
+            }
+          }
+        }
+      }
+    });
   });
 
   describe('a caller that hangs up', () => {

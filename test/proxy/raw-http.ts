@@ -8,6 +8,8 @@ export interface RawResponse {
   body: Buffer;
   /** 1xx interim answers seen before this one. */
   interim: number[];
+  /** The connection closed before the body its head announced was whole (only with `partial`). */
+  cutShort?: boolean;
 }
 
 /** One request's bytes: the head from `lines`, then `body` with its Content-Length. */
@@ -48,8 +50,11 @@ export class RawConnection {
     this.socket.write(bytes);
   }
 
-  /** The next answer on this connection (`head` for an answer to HEAD: no body however long it says it is). */
-  async next(ms = 5000, options: { head?: boolean } = {}): Promise<RawResponse> {
+  /**
+   * The next answer on this connection (`head` for an answer to HEAD: no body however long it says it is; `partial`
+   * to take an answer whose body the server cut short by closing, as a streaming proxy does when its provider did).
+   */
+  async next(ms = 5000, options: { head?: boolean; partial?: boolean } = {}): Promise<RawResponse> {
     const deadline = Date.now() + ms;
     const interim: number[] = [];
     for (;;) {
@@ -59,7 +64,11 @@ export class RawConnection {
         continue;
       }
       if (parsed) return { ...parsed, interim };
-      if (this.closed) throw new Error('the connection was closed without an answer');
+      if (this.closed) {
+        const cut = options.partial ? this.cutShort() : null;
+        if (cut) return { ...cut, interim };
+        throw new Error('the connection was closed without an answer');
+      }
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no answer within ${ms} ms on a connection that stayed open`);
       await new Promise<void>((resolve) => {
@@ -77,16 +86,30 @@ export class RawConnection {
     this.socket.destroy();
   }
 
-  private parse(head: boolean): Omit<RawResponse, 'interim'> | null {
+  /** What a closed connection holds after a head whose body never came whole. */
+  private cutShort(): Omit<RawResponse, 'interim'> | null {
     const end = this.buffer.indexOf('\r\n\r\n');
     if (end < 0) return null;
+    const { status, headers } = this.head(end);
+    const body = this.buffer.subarray(end + 4);
+    this.buffer = Buffer.alloc(0);
+    return { status, headers, body, cutShort: true };
+  }
+
+  private head(end: number): { status: number; headers: Record<string, string> } {
     const [statusLine, ...lines] = this.buffer.subarray(0, end).toString('latin1').split('\r\n');
-    const status = Number(statusLine.split(' ')[1]);
     const headers: Record<string, string> = {};
     for (const line of lines) {
       const colon = line.indexOf(':');
       headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
     }
+    return { status: Number(statusLine.split(' ')[1]), headers };
+  }
+
+  private parse(head: boolean): Omit<RawResponse, 'interim'> | null {
+    const end = this.buffer.indexOf('\r\n\r\n');
+    if (end < 0) return null;
+    const { status, headers } = this.head(end);
     let rest = this.buffer.subarray(end + 4);
     let body = Buffer.alloc(0);
     if (status >= 200 && status !== 204 && status !== 304 && !head) {

@@ -88,7 +88,19 @@ export function proxyRoutes(forwarder: Forwarder, options: ProxyRouteOptions): F
         request.proxyTrace,
       );
       reply.code(result.status);
-      if (answerHasBody(request.method, method, result.status)) return reply.headers(result.headers).send(responseBodyOf(result.body));
+      if (answerHasBody(request.method, method, result.status)) {
+        // A body that fails before its first byte is answered with Coffer's envelope, without the provider's headers.
+        const failure = (error: unknown) => {
+          if (!reply.raw.headersSent) {
+            for (const name of Object.keys(result.headers)) {
+              reply.removeHeader(name);
+              reply.raw.removeHeader(name);
+            }
+          }
+          return result.bodyFailure(error);
+        };
+        return reply.headers(result.headers).send(responseBodyOf(result.body, failure));
+      }
       // Nothing of the provider's body reaches the caller; undici even fails a 304 that states a length, which the
       // caller does not care about either.
       discardBody(result.body);
