@@ -47,7 +47,7 @@ function successProblem(spec, result) {
 export function check(spec, result, canaries) {
   const findings = [];
   let provider5xx = false;
-  if (result.clientRefused) return { findings, provider5xx };
+  if (result.clientRefused || result.hungUp) return { findings, provider5xx };
   if (result.hang) {
     findings.push({ kind: 'hang', detail: `no complete answer within 10 s${result.status ? ` (status ${result.status} came, the body did not)` : ''}` });
     return { findings, provider5xx };

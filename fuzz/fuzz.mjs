@@ -167,7 +167,7 @@ export async function runFuzz({ backend = 'sqlite', n = 3000, seed = DEFAULT_SEE
     const operations = {};
     const coverage = Object.fromEntries(ops.map((op) => [`${op.method} ${op.template}`, 0]));
     const findings = new Map();
-    const totals = { requests: 0, coffer5xx: 0, provider5xx: 0, hangs: 0, outsideEnvelope: 0, crossTenant: 0, connectionDropped: 0, clientRefused: 0 };
+    const totals = { requests: 0, coffer5xx: 0, provider5xx: 0, hangs: 0, outsideEnvelope: 0, crossTenant: 0, connectionDropped: 0, clientRefused: 0, loggedErrors: 0 };
     let next = 0;
     const started = performance.now();
     const worker = async () => {
@@ -182,7 +182,7 @@ export async function runFuzz({ backend = 'sqlite', n = 3000, seed = DEFAULT_SEE
         const key = `${spec.method} ${spec.template}`;
         const entry = (operations[key] ??= { count: 0, statuses: {} });
         entry.count++;
-        const label = result.hang ? 'hang' : result.clientRefused ? 'refused' : result.status === null ? 'drop' : String(result.status);
+        const label = result.hang ? 'hang' : result.clientRefused ? 'refused' : result.hungUp ? 'hung-up' : result.status === null ? 'drop' : String(result.status);
         entry.statuses[label] = (entry.statuses[label] ?? 0) + 1;
         if (result.clientRefused) totals.clientRefused++;
         const verdict = check(spec, result, ctx.canaries);
@@ -208,7 +208,7 @@ export async function runFuzz({ backend = 'sqlite', n = 3000, seed = DEFAULT_SEE
           status: result.status,
           response: excerpt(result.body, 160),
         };
-        if (result.hang || result.error) {
+        if (result.hang || result.error || result.hungUp) {
           agent.destroy();
           agent = slotAgent();
           previous = null;
@@ -219,11 +219,36 @@ export async function runFuzz({ backend = 'sqlite', n = 3000, seed = DEFAULT_SEE
     await Promise.all(Array.from({ length: concurrency }, worker));
     const ms = performance.now() - started;
     const isAlive = server.child.exitCode === null && server.child.signalCode === null && (await alive(info.url));
+    // Give the last log lines a moment to arrive, then count what the server logged as its own error.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (const entry of loggedErrors(server.stderr)) {
+      totals.loggedErrors++;
+      const id = `logged-error ${entry.what}`;
+      const known = findings.get(id);
+      if (known) known.count++;
+      else findings.set(id, { kind: 'logged-error', op: 'server log', count: 1, detail: entry.what, example: entry.line });
+    }
     return { backend, seed, n, concurrency, ms, operations, coverage, findings: [...findings.values()], totals, alive: isAlive, stub: { ...stub.stats } };
   } finally {
     await stopServer(server.child);
     await stub.close();
   }
+}
+
+/** The server's log entries at level error or above (pino: 50), as `{what, line}`. */
+function loggedErrors(chunks) {
+  const out = [];
+  for (const line of Buffer.concat(chunks).toString('utf8').split('\n')) {
+    let entry;
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (typeof entry?.level !== 'number' || entry.level < 50) continue;
+    out.push({ what: `${entry.msg ?? ''}${entry.err ? `: ${entry.err.type ?? ''} ${entry.err.message ?? ''}` : ''}`.slice(0, 300), line: line.slice(0, 1500) });
+  }
+  return out;
 }
 
 /** A report is clean when nothing in it is Coffer's fault and the server survived. */
@@ -256,7 +281,7 @@ export function formatReport(report) {
   lines.push(
     '',
     `requests ${t.requests} in ${(report.ms / 1000).toFixed(1)} s (${rate} req/s) | Coffer 5xx ${t.coffer5xx} | provider 5xx ${t.provider5xx} | hangs ${t.hangs} | ` +
-      `outside envelope ${t.outsideEnvelope} | cross-tenant ${t.crossTenant} | dropped connections ${t.connectionDropped} | server alive: ${report.alive ? 'yes' : 'NO'}`,
+      `outside envelope ${t.outsideEnvelope} | cross-tenant ${t.crossTenant} | dropped connections ${t.connectionDropped} | logged errors ${t.loggedErrors} | server alive: ${report.alive ? 'yes' : 'NO'}`,
   );
   return lines.join('\n');
 }

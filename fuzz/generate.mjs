@@ -447,5 +447,8 @@ export function generateRequest(seed, i, ops, ctx) {
   }
   const expect100 = Boolean(body && body.length) && (proxy ? rng.chance(0.12) : rng.chance(0.03));
   if (expect100) headers.expect = '100-continue';
-  return { i, op: `${op.method} ${op.template}`, template: op.template, method, path, headers, body, expect100, foreign, brokenTarget, auth: authName, notes };
+  // Some callers hang up before the answer is complete, mostly on proxied calls (whose answers stream).
+  const hangUpAfterMs = rng.chance(proxy ? 0.06 : 0.02) ? rng.int(0, 400) : null;
+  if (hangUpAfterMs !== null) notes.push(`hang-up-${hangUpAfterMs}ms`);
+  return { i, op: `${op.method} ${op.template}`, template: op.template, method, path, headers, body, expect100, hangUpAfterMs, foreign, brokenTarget, auth: authName, notes };
 }

@@ -42,6 +42,14 @@ export function send(baseUrl, spec, agent) {
       finish({ hang: true });
       req.destroy(new Error('hang'));
     }, HANG_MS);
+    // A caller that hangs up part-way: whatever the server was doing, it must not count that as its own error.
+    if (spec.hangUpAfterMs !== null && spec.hangUpAfterMs !== undefined) {
+      setTimeout(() => {
+        if (settled) return;
+        finish({ hungUp: true });
+        req.destroy();
+      }, spec.hangUpAfterMs);
+    }
     req.on('response', (res) => {
       status = res.statusCode;
       resHeaders = res.headers;

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../dist/config.js';
+import pino from 'pino';
 import { createLogger, openRuntime } from '../dist/runtime.js';
 import { startServer } from '../dist/server.js';
 import { createApplication } from '../dist/vault/applications.js';
@@ -108,7 +109,8 @@ try {
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
   });
   runtime = await openRuntime(config);
-  server = await startServer(runtime, createLogger('silent'), { port: 0, host: '127.0.0.1' });
+  // Errors and warnings go to stderr, where the fuzzer reads them: anything logged as an error is a finding.
+  server = await startServer(runtime, createLogger('warn', pino.destination(2)), { port: 0, host: '127.0.0.1' });
   const apps = [];
   for (const name of ['Fuzz application A', 'Fuzz application B']) {
     const app = await createApplication(runtime.ctx, { name });

@@ -35,8 +35,9 @@ export const REDACTED_PATHS = [
   '*.private_key',
 ];
 
-export function createLogger(level: string): Logger {
-  return pino({ level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } });
+/** Logs go to stdout unless a destination is given (the fuzzer's server keeps stdout for its ready line). */
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  return pino({ level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, destination);
 }
 
 export async function openRuntime(config: Config): Promise<Runtime> {
