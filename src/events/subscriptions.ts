@@ -1,6 +1,5 @@
 // Webhook subscriptions (Apideck's Webhook API model): where an application's events go and how they are signed.
-import net from 'node:net';
-import { isLocalhostName, isPrivateAddress } from '../outbound/address-policy.js';
+import { isLocalhostName, isPrivateLiteral } from '../outbound/address-policy.js';
 import { readJson } from '../store/database.js';
 import { deleteWebhookRow, findWebhook, findWebhooks, insertWebhook, updateWebhookRow, type WebhookChanges, type WebhookRow } from '../store/webhooks.js';
 import type { VaultContext } from '../vault/context.js';
@@ -80,8 +79,7 @@ function checkDeliveryUrl(raw: string, allowPrivateNetworks: boolean): string {
     throw badRequest('delivery_url must be an absolute http(s) URL', { invalid: [{ delivery_url: raw }] });
   }
   if (url.username || url.password) throw badRequest('delivery_url must not carry a user name or password', { invalid: [{ delivery_url: 'credentials' }] });
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (!allowPrivateNetworks && (isLocalhostName(host) || (net.isIP(host) !== 0 && isPrivateAddress(host)))) {
+  if (!allowPrivateNetworks && (isLocalhostName(url.hostname) || isPrivateLiteral(url.hostname))) {
     throw badRequest(`delivery_url ${url.host} is a private or loopback address (set COFFER_ALLOW_PRIVATE_WEBHOOKS to deliver inside your network)`, {
       invalid: [{ delivery_url: url.host }],
     });

@@ -3,6 +3,7 @@
 // refuses, and an over-long id fits SQLite's index but not PostgreSQL's: refusing them here makes both backends accept
 // and refuse exactly the same requests.
 import type { FastifyRequest } from 'fastify';
+import { unstorableCharacter } from '../store/storable-text.js';
 import { badRequest } from '../vault/errors.js';
 
 /** Request bodies (JSON and forms), in bytes. */
@@ -26,13 +27,10 @@ export const ROUTER_MAX_PARAM_LENGTH = MAX_ID_LENGTH * 12;
 /** Headers that carry an id and are held to MAX_ID_LENGTH. */
 const ID_HEADERS = ['x-apideck-app-id', 'x-apideck-consumer-id', 'x-apideck-service-id', 'x-apideck-unified-api'];
 
-// A NUL, or a surrogate not part of a pair.
-const UNSTORABLE = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
 function refuseUnstorable(text: string, field: string, where: string): void {
-  const found = UNSTORABLE.exec(text);
-  if (!found) return;
-  const what = found[0] === '\0' ? 'a NUL character' : 'an unpaired UTF-16 surrogate';
+  const found = unstorableCharacter(text);
+  if (found === null) return;
+  const what = found === '\0' ? 'a NUL character' : 'an unpaired UTF-16 surrogate';
   throw badRequest(`${where} ${field} contains ${what}`, { invalid: [{ [field]: `contains ${what}` }] });
 }
 

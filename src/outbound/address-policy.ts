@@ -42,7 +42,11 @@ export function checkProtocol(url: URL, policy: UpstreamPolicy): void {
  * never goes through, so only a literal needs checking here — no second resolution.
  */
 export function checkLiteralAddress(url: URL, policy: UpstreamPolicy): void {
-  if (policy.allowPrivateNetworks) return;
-  const literal = url.hostname.replace(/^\[|\]$/g, '');
-  if (net.isIP(literal) && isPrivateAddress(literal)) throw privateAddressRefused(literal);
+  if (!policy.allowPrivateNetworks && isPrivateLiteral(url.hostname)) throw privateAddressRefused(url.hostname.replace(/^\[|\]$/g, ''));
+}
+
+/** Whether a URL's host name is a literal loopback or private address (an IPv6 literal in its brackets or not). */
+export function isPrivateLiteral(hostname: string): boolean {
+  const literal = hostname.replace(/^\[|\]$/g, '');
+  return net.isIP(literal) !== 0 && isPrivateAddress(literal);
 }

@@ -186,8 +186,9 @@ export class Forwarder {
       }
     } catch (error) {
       if (error instanceof CallerGoneError || call.signal.aborted) {
-        trace.error = new CallerGoneError().message;
-        throw new CallerGoneError();
+        const gone = new CallerGoneError();
+        trace.error = gone.message;
+        throw gone;
       }
       const failure = error instanceof VaultError ? error : mapSendError(error, def, prepared.url, call.timeoutMs);
       trace.error = failure.message;

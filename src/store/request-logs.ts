@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import type { Executor } from './database.js';
 import type { RequestLogsTable } from './schema.js';
 import { escapeLike, like } from './like.js';
+import { withStorableCharacters } from './storable-text.js';
 import { atomically } from './transaction.js';
 
 export type RequestLogRow = RequestLogsTable;
@@ -41,14 +42,11 @@ export const LOG_TEXT_LIMITS = {
   source_ip: 256,
 } as const satisfies Partial<Record<keyof RequestLogRow, number>>;
 
-// NUL (PostgreSQL text refuses it) and UTF-16 surrogates without their other half (no UTF-8 encoding exists for them).
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-
 /** `value` as both backends store it alike: unstorable characters become U+FFFD, and it is cut to `limit` (ending "…"). */
 export function storableText(value: string, limit: number): string {
-  let text = value.replace(UNSTORABLE, '\ufffd');
+  let text = withStorableCharacters(value);
   // A cut between the halves of a pair would leave a lone surrogate: replace it again after cutting.
-  if (text.length > limit) text = `${text.slice(0, limit - 1)}…`.replace(UNSTORABLE, '\ufffd');
+  if (text.length > limit) text = withStorableCharacters(`${text.slice(0, limit - 1)}…`);
   return text;
 }
 
