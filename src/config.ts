@@ -35,6 +35,25 @@ export interface Config {
   proxyTimeoutMs: number;
   webhooks: WebhookConfig;
   rateLimits: RateLimitConfig;
+  readModel: ReadModelConfig;
+}
+
+/** The in-process read model of connections (store/connection-cache.ts). */
+export interface ReadModelConfig {
+  /** Connections kept decoded in memory, least recently used dropped first; 0 turns the read model off. */
+  maxEntries: number;
+  /** Longest a connection stays cached, whatever the change feed says. */
+  maxAgeMs: number;
+}
+
+/** Below the change feed's log retention (10 min), so no process can miss a change of what it still holds. */
+export const MAX_READ_MODEL_AGE_SECONDS = 300;
+
+function readModelConfig(env: NodeJS.ProcessEnv): ReadModelConfig {
+  const maxEntries = nonNegativeInteger(env.COFFER_CACHE_ENTRIES, 'COFFER_CACHE_ENTRIES', 10_000);
+  const maxAgeSeconds = nonNegativeInteger(env.COFFER_CACHE_TTL_SECONDS, 'COFFER_CACHE_TTL_SECONDS', 60);
+  if (maxAgeSeconds > MAX_READ_MODEL_AGE_SECONDS) throw new ConfigError(`COFFER_CACHE_TTL_SECONDS must be at most ${MAX_READ_MODEL_AGE_SECONDS}, got ${maxAgeSeconds}`);
+  return { maxEntries, maxAgeMs: maxAgeSeconds * 1000 };
 }
 
 /** Limits on failed authentication (counted per instance, in memory); 0 turns a limit off. */
@@ -192,5 +211,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { po
     verifyCredentials: env.COFFER_VERIFY_CREDENTIALS === undefined ? true : flag(env.COFFER_VERIFY_CREDENTIALS, 'COFFER_VERIFY_CREDENTIALS'),
     webhooks: webhookConfig(env),
     rateLimits: rateLimitConfig(env),
+    readModel: readModelConfig(env),
   };
 }

@@ -59,7 +59,7 @@ export async function openRuntime(config: Config): Promise<Runtime> {
     catalogue,
     publicUrl: config.publicUrl,
     cache: new TenantCache(store.changes),
-    connections: new ConnectionRepository(store.db, store.dialect, keyring, store.readConnectionRow),
+    connections: new ConnectionRepository(store.db, store.dialect, keyring, store.changes, config.readModel, store.readConnectionRow),
     changes: store.changes,
     oauth: { refreshMarginMs: config.refreshMarginSeconds * 1000 },
     flows: { auth0TokenUrl: config.flowsAuth0TokenUrl },

@@ -110,7 +110,7 @@ export class RefreshCoordinator {
 
   private async run(scope: Scope, integration: Integration, unifiedApi: string, reason: RefreshReason): Promise<ConnectionRecord> {
     const { def } = integration;
-    let current = await this.current(scope, def);
+    let current = await this.current(scope, def, { fresh: false });
     if (!stillNeeded(this.ctx, current, reason)) return current;
     const leased = { id: current.id, applicationId: current.applicationId };
     const giveUpAt = Date.now() + LEASE_MS + 5_000;
@@ -131,8 +131,9 @@ export class RefreshCoordinator {
     }
   }
 
-  private async current(scope: Scope, def: Integration['def']): Promise<ConnectionRecord> {
-    const rec = await loadConnection(this.ctx, scope, def.id);
+  /** The connection as committed so far (`fresh`, the default): another instance may have just refreshed it. */
+  private async current(scope: Scope, def: Integration['def'], { fresh = true } = {}): Promise<ConnectionRecord> {
+    const rec = await loadConnection(this.ctx, scope, def.id, { fresh });
     if (!rec) throw unprocessable('The connection no longer exists');
     if (!rec.credentials) throw unprocessable(`The ${def.name} connection is not authorized`);
     return rec;

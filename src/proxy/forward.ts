@@ -212,7 +212,7 @@ export class Forwarder {
   private async prepare(call: ProxyCall, trace: ProxyTrace): Promise<Prepared> {
     const { ctx } = this;
     const { applicationId, consumerId } = call.scope;
-    let rec = await ctx.connections.findForCall({ applicationId, consumerId, serviceId: call.serviceId });
+    let rec = await ctx.connections.find({ applicationId, consumerId, serviceId: call.serviceId });
     if (!rec) throw notFound('connection', `${call.unifiedApi ?? '*'}+${call.serviceId}`);
     const unifiedApi = call.unifiedApi ?? rec.unifiedApi;
     trace.unifiedApi = unifiedApi;

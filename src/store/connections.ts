@@ -2,11 +2,15 @@
 import { atomically } from './transaction.js';
 import type { Kysely, Selectable } from 'kysely';
 import type { Keyring } from '../crypto/keyring.js';
+import type { ChangeFeed } from './change-feed.js';
+import { ConnectionCache, type CachedConnection, type ConnectionCacheOptions } from './connection-cache.js';
 import { decodeConnection, encodeConnection, OpenedSecretsCache, type ConnectionRecord } from './connection-record.js';
+import { listConsentRows } from './consents.js';
 import { upsertConsumer } from './consumers.js';
+import { listMappingRows, type MappingRow } from './custom-mappings.js';
 import type { Dialect, Executor, Store } from './database.js';
 import { insertEvents, type OutboxRow } from './outbox.js';
-import type { ConnectionsTable, Database } from './schema.js';
+import type { ConnectionsTable, ConsentsTable, Database } from './schema.js';
 
 export interface ConnectionKey {
   applicationId: string;
@@ -60,15 +64,28 @@ const isRetryable = (error: unknown) => {
 };
 
 
+/** What GET of a connection shows: the record with its consents and the custom mappings of one unified API. */
+export interface ConnectionSnapshot {
+  record: ConnectionRecord | null;
+  consents: Selectable<ConsentsTable>[];
+  mappings: MappingRow[];
+}
+
 export class ConnectionRepository {
   private readonly opened = new OpenedSecretsCache();
+  /** The read model of hot reads (see connection-cache.ts). */
+  readonly cache: ConnectionCache;
 
   constructor(
     private readonly db: Kysely<Database>,
     private readonly dialect: Dialect,
     private readonly keyring: Keyring,
+    private readonly changes: ChangeFeed,
+    cacheOptions: ConnectionCacheOptions,
     private readonly readRow?: Store['readConnectionRow'],
-  ) {}
+  ) {
+    this.cache = new ConnectionCache(changes, cacheOptions);
+  }
 
   /** The decoded record of `row`: secrets opened once per ciphertext (a read followed by a write opens them once). */
   decode(row: Selectable<ConnectionsTable>, db?: Executor): Promise<ConnectionRecord> {
@@ -86,19 +103,46 @@ export class ConnectionRepository {
     return query.executeTakeFirst();
   }
 
-  /** The connection, decoded, or null. */
-  async find(key: ConnectionKey): Promise<ConnectionRecord | null> {
-    const row = await this.findRow(this.db, key);
-    return row ? this.decode(row) : null;
+  /**
+   * The connection, decoded, or null: from the read model when it holds it. `fresh` reads the database, for a decision
+   * that must see every commit so far (the refresh after taking its lease).
+   */
+  async find(key: ConnectionKey, options: { fresh?: boolean } = {}): Promise<ConnectionRecord | null> {
+    if (!options.fresh) {
+      const cached = this.cache.get(key);
+      if (cached) return cached.record;
+    }
+    return (await this.load(key)).record;
   }
 
-  /**
-   * The proxy's lookup: on SQLite a synchronous read on a read-only connection of its own (committed data only), which
-   * keeps the hot path off the write connection's queue.
-   */
-  async findForCall(key: ConnectionKey): Promise<ConnectionRecord | null> {
+  /** The connection with its consents and `unifiedApi`'s custom mappings; a warm read touches no table. */
+  async snapshot(key: ConnectionKey, unifiedApi: string): Promise<ConnectionSnapshot> {
+    let entry = this.cache.get(key) ?? (await this.load(key));
+    if (entry.record === null) return { record: null, consents: [], mappings: [] };
+    const missing = !entry.consents || !entry.mappings?.has(unifiedApi);
+    if (missing) {
+      const startedAt = this.cache.startLoad();
+      const [consents, mappings] = await Promise.all([
+        entry.consents ?? listConsentRows(this.db, key),
+        entry.mappings?.get(unifiedApi) ?? listMappingRows(this.db, { ...key, unifiedApi }),
+      ]);
+      if (this.cache.stillCurrent(startedAt)) {
+        entry.consents = consents;
+        (entry.mappings ??= new Map()).set(unifiedApi, mappings);
+      } else {
+        entry = { ...entry, consents, mappings: new Map([[unifiedApi, mappings]]) };
+      }
+    }
+    return { record: entry.record, consents: entry.consents!, mappings: entry.mappings!.get(unifiedApi)! };
+  }
+
+  /** Reads the connection from the database (committed data only) and keeps it in the read model. */
+  private async load(key: ConnectionKey): Promise<CachedConnection> {
+    const startedAt = this.cache.startLoad();
     const row = this.readRow ? this.readRow(key.applicationId, key.consumerId, key.serviceId) : await this.findRow(this.db, key);
-    return row ? this.decode(row) : null;
+    const entry: CachedConnection = { record: row ? await this.decode(row) : null, cachedAt: Date.now() };
+    this.cache.keep(key, entry, startedAt);
+    return entry;
   }
 
   /** Every connection of a consumer, decoded, in service id order. */
@@ -154,6 +198,7 @@ export class ConnectionRepository {
     }
     const record: ConnectionRecord = { ...draft, version: (before?.version ?? 0) + 1, updatedAt: now };
     if (options.events) await insertEvents(tx, options.events(before, record));
+    await this.changes.publish(tx, key);
     return { record, before, created: !before, written: true };
   }
 
@@ -165,6 +210,7 @@ export class ConnectionRepository {
       const record = await this.decode(row, tx);
       await deleteOwned(tx, key);
       await insertEvents(tx, events(record));
+      await this.changes.publish(tx, key);
       return record;
     });
     if (removed) this.opened.delete(removed.id);
@@ -202,6 +248,8 @@ export class ConnectionRepository {
       }
       await tx.deleteFrom('connections').where('id', '=', source.id).where('application_id', '=', from.applicationId).execute();
       await insertEvents(tx, options.events(source, moved));
+      await this.changes.publish(tx, from);
+      await this.changes.publish(tx, to);
       this.opened.delete(source.id);
       return moved;
     });
@@ -223,6 +271,7 @@ export class ConnectionRepository {
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) !== 1) return false;
       await insertEvents(tx, events({ ...rec, lastDownstreamErrorAt: failed ? now : null, updatedAt: now }));
+      await this.changes.publish(tx, { applicationId: rec.applicationId, consumerId: rec.consumerId, serviceId: rec.serviceId });
       return true;
     });
   }

@@ -5,6 +5,7 @@ import { readJson, type Executor } from './database.js';
 import type { ConnectionsTable, ConsumersTable, Database } from './schema.js';
 import { escapeLike, like } from './like.js';
 import { atomically } from './transaction.js';
+import type { ChangeFeed } from './change-feed.js';
 
 export type ConsumerRow = Selectable<ConsumersTable>;
 export type ConsumerConnectionRow = Selectable<ConnectionsTable>;
@@ -107,6 +108,7 @@ export async function servicesOfConsumers(db: Executor, applicationId: string, c
  */
 export async function deleteConsumer(
   db: Executor,
+  changes: ChangeFeed,
   applicationId: string,
   consumerId: string,
   connectionEvents: (trx: Transaction<Database>, connections: ConsumerConnectionRow[]) => Promise<OutboxRow[]>,
@@ -119,5 +121,6 @@ export async function deleteConsumer(
     }
     await trx.deleteFrom('consumers').where('application_id', '=', applicationId).where('consumer_id', '=', consumerId).execute();
     await insertEvents(trx, events);
+    await changes.publish(trx, { applicationId, consumerId });
   });
 }

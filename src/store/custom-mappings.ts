@@ -1,5 +1,6 @@
 // The custom-mappings repository: one JSONPath per (connection, target field).
 import { atomically } from './transaction.js';
+import type { ChangeFeed } from './change-feed.js';
 import type { ConnectionKey } from './connections.js';
 import { upsertConsumer } from './consumers.js';
 import type { Executor } from './database.js';
@@ -60,14 +61,23 @@ export async function writeMapping(db: Executor, key: MappingKey, targetFieldId:
 }
 
 /** A mapping written on its own (not with a connection change): the consumer is created with it, in one transaction. */
-export async function writeMappingForConsumer(db: Executor, key: MappingKey, targetFieldId: string, value: string, mode: 'create' | 'update'): Promise<boolean> {
+export async function writeMappingForConsumer(db: Executor, changes: ChangeFeed, key: MappingKey, targetFieldId: string, value: string, mode: 'create' | 'update'): Promise<boolean> {
   return atomically(db, async (tx) => {
     await upsertConsumer(tx, key.applicationId, key.consumerId);
-    return writeMapping(tx, key, targetFieldId, value, mode);
+    const written = await writeMapping(tx, key, targetFieldId, value, mode);
+    if (written) await changes.publish(tx, connectionScope(key));
+    return written;
   });
 }
 
-export async function deleteMapping(db: Executor, key: MappingKey, targetFieldId: string): Promise<boolean> {
-  const result = await db.deleteFrom('custom_mappings').where((eb) => eb.and(mappingId(key, targetFieldId))).executeTakeFirst();
-  return Number(result.numDeletedRows) > 0;
+export async function deleteMapping(db: Executor, changes: ChangeFeed, key: MappingKey, targetFieldId: string): Promise<boolean> {
+  return atomically(db, async (tx) => {
+    const result = await tx.deleteFrom('custom_mappings').where((eb) => eb.and(mappingId(key, targetFieldId))).executeTakeFirst();
+    const deleted = Number(result.numDeletedRows) > 0;
+    if (deleted) await changes.publish(tx, connectionScope(key));
+    return deleted;
+  });
 }
+
+/** What read models drop when a mapping changes: the connection it belongs to (cached with its mappings). */
+const connectionScope = (key: MappingKey) => ({ applicationId: key.applicationId, consumerId: key.consumerId, serviceId: key.serviceId });

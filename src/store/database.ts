@@ -20,7 +20,7 @@ export interface Store {
   changes: ChangeFeed;
   /**
    * SQLite only: the connection row of (application, consumer, service), read synchronously on a read-only connection
-   * of its own. The proxy's hot path; committed data only, never a write in flight on the main connection.
+   * of its own: committed data only, never a write in flight on the main connection. What the read model loads.
    */
   readConnectionRow?: (applicationId: string, consumerId: string, serviceId: string) => Selectable<ConnectionsTable> | undefined;
   /** Where the data lives, without credentials, for start-up messages. */
@@ -89,7 +89,7 @@ function openPostgres(databaseUrl: string): Store {
   // No request waits for a pooled connection for ever: after POOL_WAIT_MS it is answered 503 (see isStoreBusy).
   const pool = new pg.Pool({ connectionString: url.toString(), max: 10, connectionTimeoutMillis: POOL_WAIT_MS, types, ...(options ? { options } : {}) });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  const changes = postgresChangeFeed(url.toString(), options, `coffer_config_${schema ?? 'public'}`);
+  const changes = postgresChangeFeed(url.toString(), options, `coffer_changes_${schema ?? 'public'}`);
   const safe = new URL(url);
   safe.password = '';
   return {
@@ -148,25 +148,30 @@ function openSqlite(dataDir: string): Store {
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
-  // Opened on first use: the table exists only once migrations ran.
-  let reader: BetterSqlite3.Database | null = null;
+  // Opened on first use: the tables exist only once migrations ran.
+  let readOnly: BetterSqlite3.Database | null = null;
+  const reader = () => {
+    if (!readOnly) {
+      readOnly = new BetterSqlite3(file, { readonly: true });
+      readOnly.pragma('busy_timeout = 5000');
+    }
+    return readOnly;
+  };
   let connectionRow: BetterSqlite3.Statement<[string, string, string], Selectable<ConnectionsTable>> | null = null;
   const readConnectionRow = (applicationId: string, consumerId: string, serviceId: string) => {
-    if (!connectionRow) {
-      reader = new BetterSqlite3(file, { readonly: true });
-      reader.pragma('busy_timeout = 5000');
-      connectionRow = reader.prepare('select * from connections where application_id = ? and consumer_id = ? and service_id = ?');
-    }
+    connectionRow ??= reader().prepare('select * from connections where application_id = ? and consumer_id = ? and service_id = ?');
     return connectionRow.get(applicationId, consumerId, serviceId);
   };
+  const changes = sqliteChangeFeed(reader, database);
   return {
     db,
     dialect: 'sqlite',
-    changes: sqliteChangeFeed(database),
+    changes,
     readConnectionRow,
     description: `SQLite ${file}`,
     async close() {
-      reader?.close();
+      await changes.close();
+      readOnly?.close();
       await db.destroy();
     },
   };

@@ -360,6 +360,26 @@ function refreshLease(): Migration {
   };
 }
 
+/**
+ * The change feed's log (SQLite; PostgreSQL carries the same scopes in NOTIFY payloads): which application, consumer
+ * or connection a committed write changed, in commit order, so other processes drop what they cached of it.
+ */
+function changeLog(dialect: Dialect): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('change_log')
+        .addColumn('seq', dialect === 'sqlite' ? 'integer' : 'bigserial', (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+        .addColumn('application_id', 'text', (c) => c.notNull())
+        .addColumn('consumer_id', 'text')
+        .addColumn('service_id', 'text')
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('change_log_at').on('change_log').column('at').execute();
+    },
+  };
+}
+
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     async getMigrations() {
@@ -372,6 +392,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0006_rate_limits': rateLimits(),
         '0007_oauth_browser_binding': oauthBrowserBinding(),
         '0008_refresh_lease': refreshLease(),
+        '0009_change_log': changeLog(dialect),
       };
     },
   };

@@ -274,7 +274,17 @@ export interface WebhookAttemptsTable {
   created_at: number;
 }
 
+/** SQLite's change feed (store/change-feed.ts): one row per committed change other processes must hear of. */
+export interface ChangeLogTable {
+  seq: Generated<number>;
+  application_id: string;
+  consumer_id: string | null;
+  service_id: string | null;
+  at: number;
+}
+
 export interface Database {
+  change_log: ChangeLogTable;
   applications: ApplicationsTable;
   data_keys: DataKeysTable;
   api_keys: ApiKeysTable;

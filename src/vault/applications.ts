@@ -37,10 +37,9 @@ function newApiKey(ctx: VaultContext, apiKey: string): applications.NewApiKey {
   return { id: newId('key'), keyHash: ctx.keyring.hashApiKey(apiKey), last4: apiKey.slice(-4) };
 }
 
-/** After any change to keys or enabled connectors: drop this process's cache and tell the others. */
-async function configurationChanged(ctx: VaultContext): Promise<void> {
-  ctx.cache.clear();
-  await ctx.changes.announce(ctx.db);
+/** After any change to an application's keys, connectors or limits: every process drops what it cached of them. */
+async function configurationChanged(ctx: VaultContext, applicationId: string): Promise<void> {
+  await ctx.changes.publish(ctx.db, { applicationId });
 }
 
 export async function applicationExists(ctx: VaultContext, applicationId: string): Promise<boolean> {
@@ -74,7 +73,7 @@ export async function createApplication(
     },
     (trx) => ctx.keyring.createDataKey(id, trx),
   );
-  await configurationChanged(ctx);
+  await configurationChanged(ctx, id);
   return { application_id: id, api_key: apiKey };
 }
 
@@ -97,7 +96,7 @@ export async function setProxyAllowedHosts(ctx: VaultContext, applicationId: str
   await requireApplication(ctx, applicationId);
   const normalized = [...new Set(hosts.map(normalizeHostEntry))];
   await applications.setProxyAllowedHosts(ctx.db, applicationId, normalized);
-  await configurationChanged(ctx);
+  await configurationChanged(ctx, applicationId);
   return normalized;
 }
 
@@ -120,7 +119,7 @@ export async function setRequestRateLimit(ctx: VaultContext, applicationId: stri
   }
   await requireApplication(ctx, applicationId);
   await applications.setRequestRateLimit(ctx.db, applicationId, perMinute);
-  await configurationChanged(ctx);
+  await configurationChanged(ctx, applicationId);
   return perMinute;
 }
 
@@ -138,7 +137,7 @@ export async function createApiKey(ctx: VaultContext, applicationId: string): Pr
   const apiKey = generateApiKey();
   const key = newApiKey(ctx, apiKey);
   await applications.insertApiKey(ctx.db, applicationId, key);
-  await configurationChanged(ctx);
+  await configurationChanged(ctx, applicationId);
   return { id: key.id, api_key: apiKey };
 }
 
@@ -155,7 +154,7 @@ export async function listApiKeys(ctx: VaultContext, applicationId: string): Pro
 
 export async function revokeApiKey(ctx: VaultContext, applicationId: string, keyId: string): Promise<void> {
   if (!(await applications.revokeApiKey(ctx.db, applicationId, keyId))) throw notFound('active API key', keyId);
-  await configurationChanged(ctx);
+  await configurationChanged(ctx, applicationId);
 }
 
 /** Returns the application the key belongs to, or null for an unknown or revoked key. */
@@ -192,7 +191,7 @@ export async function setConnectorEnabled(
   }
   const scopes = client.scopes ? client.scopes.join(' ') : (existing?.scopes ?? null);
   await applications.saveAppConnector(ctx.db, applicationId, serviceId, { enabled, clientSealed, scopes });
-  await configurationChanged(ctx);
+  await configurationChanged(ctx, applicationId);
 }
 
 export async function listAppConnectors(ctx: VaultContext, applicationId: string): Promise<AppConnectorInfo[]> {

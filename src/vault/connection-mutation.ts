@@ -64,9 +64,12 @@ export function blankConnection(scope: Scope, def: ConnectorDefinition, unifiedA
   };
 }
 
-/** The connection, decoded; shared with other readers, so never mutate it (changes go through mutateConnection). */
-export function loadConnection(ctx: VaultContext, scope: Scope, serviceId: string): Promise<ConnectionRecord | null> {
-  return ctx.connections.find(connectionKey(scope, serviceId));
+/**
+ * The connection, decoded, from the read model unless `fresh`; shared with other readers, so never mutate it (changes
+ * go through mutateConnection).
+ */
+export function loadConnection(ctx: VaultContext, scope: Scope, serviceId: string, options: { fresh?: boolean } = {}): Promise<ConnectionRecord | null> {
+  return ctx.connections.find(connectionKey(scope, serviceId), options);
 }
 
 /** One event about a connection, with its consumer view as the entity. */

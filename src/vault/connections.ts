@@ -5,9 +5,9 @@ import type { Executor } from '../store/database.js';
 import { blankConnection, connectionEvent, connectionKey, loadConnection, mutateConnection, sealedSettings, type Scope } from './connection-mutation.js';
 import { missingRequiredSettings } from './connection-state.js';
 import { connectionView, stateOfRecord, type LinkPolicy, type ViewExtras } from './connection-view.js';
-import { addConsent, consentStateAfter, listConsents } from './consents.js';
+import { addConsent, consentStateAfter, consentView, listConsents } from './consents.js';
 import type { CredentialCheck, VaultContext } from './context.js';
-import { listCustomMappings, putCustomMapping } from './custom-mappings.js';
+import { listCustomMappings, mappingView, putCustomMapping } from './custom-mappings.js';
 import { badRequest, conflict, credentialsRejected, notFound, unprocessable, VaultError } from './errors.js';
 import { enabledIntegrations, resolveIntegration, checkUnifiedApi, type Integration } from './integrations.js';
 import { checkCredentialsStayWithHost, checkFieldValue, mergeSettings } from './settings.js';
@@ -79,9 +79,10 @@ export async function listConnections(
 
 export async function getConnection(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string) {
   const integration = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
-  // One round trip on PostgreSQL: consents and mappings are read alongside the connection (empty when it has none).
-  const [rec, extras] = await Promise.all([loadConnection(ctx, scope, serviceId), extrasFor(ctx, scope, unifiedApi, serviceId, true)]);
-  return view(ctx, scope, integration, unifiedApi, rec, undefined, extras);
+  // From the read model: a warm read touches no table.
+  const { record, consents, mappings } = await ctx.connections.snapshot(connectionKey(scope, serviceId), unifiedApi);
+  const extras = { consents: consents.map(consentView), customMappings: mappings.map(mappingView), ...callerExtras(scope) };
+  return view(ctx, scope, integration, unifiedApi, record, undefined, extras);
 }
 
 function checkConfiguration(def: ConnectorDefinition, configuration: NonNullable<ConnectionPatch['configuration']>): StoredConfiguration[] {

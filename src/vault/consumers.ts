@@ -77,7 +77,7 @@ export async function updateConsumer(ctx: VaultContext, applicationId: string, c
 /** Deletes the consumer with every connection (credentials included); each connection emits `deleted`. */
 export async function deleteConsumer(ctx: VaultContext, applicationId: string, consumerId: string) {
   await findConsumer(ctx, applicationId, consumerId);
-  await consumers.deleteConsumer(ctx.db, applicationId, consumerId, async (trx, connections) => {
+  await consumers.deleteConsumer(ctx.db, ctx.changes, applicationId, consumerId, async (trx, connections) => {
     // Connections of a connector no longer in the catalogue have no event to emit; they go with the rest.
     const events = [];
     for (const row of connections) {

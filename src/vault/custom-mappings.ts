@@ -4,6 +4,7 @@ import { deleteMapping, findMappingRow, listMappingRows, writeMapping, writeMapp
 import type { CustomMappingView } from './connection-view.js';
 import { badRequest, notFound } from './errors.js';
 import type { Scope } from './connection-mutation.js';
+import type { VaultContext } from './context.js';
 
 const TARGET = /^([a-z-]+)\+([A-Za-z0-9_-]+)\+([A-Za-z0-9_.\-[\]]+)$/;
 
@@ -21,7 +22,7 @@ export function checkJsonPath(value: unknown): string {
   return value;
 }
 
-function toView(row: MappingRow): CustomMappingView {
+export function mappingView(row: MappingRow): CustomMappingView {
   const key = row.target_field_id.split('+')[2];
   return {
     id: row.target_field_id,
@@ -45,14 +46,14 @@ const mappingKey = (scope: Scope, unifiedApi: string, serviceId: string): Mappin
 
 export async function listCustomMappings(db: Executor, scope: Scope, unifiedApi: string, serviceId: string, resource?: string): Promise<CustomMappingView[]> {
   const rows = await listMappingRows(db, mappingKey(scope, unifiedApi, serviceId), resource ? `${unifiedApi}+${resource}+` : undefined);
-  return rows.map(toView);
+  return rows.map(mappingView);
 }
 
 export async function getCustomMapping(db: Executor, scope: Scope, unifiedApi: string, serviceId: string, targetFieldId: string): Promise<CustomMappingView> {
   parseTargetFieldId(unifiedApi, targetFieldId);
   const row = await findMappingRow(db, mappingKey(scope, unifiedApi, serviceId), targetFieldId);
   if (!row) throw notFound('custom mapping', targetFieldId);
-  return toView(row);
+  return mappingView(row);
 }
 
 /** Inside a connection's unit of work (a PATCH carrying `custom_mappings`). */
@@ -68,12 +69,12 @@ export async function putCustomMapping(
   parseTargetFieldId(unifiedApi, targetFieldId);
   const path = checkJsonPath(value);
   if (!(await writeMapping(tx, mappingKey(scope, unifiedApi, serviceId), targetFieldId, path, mode))) throw notFound('custom mapping', targetFieldId);
-  return toView({ target_field_id: targetFieldId, value: path, consumer_id: scope.consumerId });
+  return mappingView({ target_field_id: targetFieldId, value: path, consumer_id: scope.consumerId });
 }
 
 /** The custom-mappings API: a mapping may exist before its connection does; the consumer is created with it. */
 export async function saveCustomMapping(
-  db: Executor,
+  ctx: VaultContext,
   scope: Scope,
   unifiedApi: string,
   serviceId: string,
@@ -83,11 +84,11 @@ export async function saveCustomMapping(
 ): Promise<CustomMappingView> {
   parseTargetFieldId(unifiedApi, targetFieldId);
   const path = checkJsonPath(value);
-  if (!(await writeMappingForConsumer(db, mappingKey(scope, unifiedApi, serviceId), targetFieldId, path, mode))) throw notFound('custom mapping', targetFieldId);
-  return toView({ target_field_id: targetFieldId, value: path, consumer_id: scope.consumerId });
+  if (!(await writeMappingForConsumer(ctx.db, ctx.changes, mappingKey(scope, unifiedApi, serviceId), targetFieldId, path, mode))) throw notFound('custom mapping', targetFieldId);
+  return mappingView({ target_field_id: targetFieldId, value: path, consumer_id: scope.consumerId });
 }
 
-export async function deleteCustomMapping(db: Executor, scope: Scope, unifiedApi: string, serviceId: string, targetFieldId: string): Promise<void> {
+export async function deleteCustomMapping(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string, targetFieldId: string): Promise<void> {
   parseTargetFieldId(unifiedApi, targetFieldId);
-  if (!(await deleteMapping(db, mappingKey(scope, unifiedApi, serviceId), targetFieldId))) throw notFound('custom mapping', targetFieldId);
+  if (!(await deleteMapping(ctx.db, ctx.changes, mappingKey(scope, unifiedApi, serviceId), targetFieldId))) throw notFound('custom mapping', targetFieldId);
 }

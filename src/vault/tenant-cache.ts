@@ -1,5 +1,5 @@
 // In-memory copy of what every request reads and rarely changes: API key → application, and enabled connectors.
-// Dropped whenever this process changes it, whenever the store's change feed reports another process did, and after
+// Dropped whenever the store's change feed reports an application-wide change (by this process or another), and after
 // a short time to live as a safety net.
 import type { ChangeFeed } from '../store/change-feed.js';
 import type { AppConnectorRow } from './connection-view.js';
@@ -19,10 +19,16 @@ export class TenantCache {
   private readonly requestLimits = new Map<string, number | null>();
   private filledAt = Date.now();
 
-  constructor(private readonly changes: ChangeFeed) {}
+  constructor(private readonly changes: ChangeFeed) {
+    // A connection's change leaves tenant configuration as it was.
+    changes.subscribe((scope) => {
+      if (scope === null || scope.consumerId === undefined) this.clear();
+    });
+  }
 
   private fresh(): void {
-    if (this.changes.poll() || Date.now() - this.filledAt > TIME_TO_LIVE_MS) this.clear();
+    this.changes.catchUp();
+    if (Date.now() - this.filledAt > TIME_TO_LIVE_MS) this.clear();
   }
 
   clear(): void {

@@ -5,7 +5,7 @@ import dns from 'node:dns';
 import { Apideck } from '@apideck/unify';
 import { NotFoundResponse } from '@apideck/unify/models/errors/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends, startCoffer } from '../support/coffer.js';
+import { backends, editConnections, startCoffer } from '../support/coffer.js';
 import { expectErrorEnvelope } from '../support/envelope.js';
 import {
   api,
@@ -164,13 +164,7 @@ describe.each(backends)('Webhooks (%s)', (backend) => {
     // (recovered), a refresh token the provider no longer honours (failed), and a revocation (revoked).
     const oauthConsumer = 'hooks-oauth';
     await authorize(h, oauthConsumer, oauthService);
-    const expire = (consumer: string) =>
-      h.coffer.runtime.ctx.db
-        .updateTable('connections')
-        .set({ token_expires_at: Date.now() - 60_000 })
-        .where('application_id', '=', h.coffer.appId)
-        .where('consumer_id', '=', consumer)
-        .execute();
+    const expire = (consumer: string) => editConnections(h.coffer, { token_expires_at: Date.now() - 60_000 }, { consumerId: consumer });
     await expire(oauthConsumer);
     h.provider.tokenOutages = 1;
     const duringOutage = await credentials(h.coffer, oauthConsumer, 'crm', oauthService);

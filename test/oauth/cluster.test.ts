@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setConnectorEnabled, setRedirectUris } from '../../src/vault/applications.js';
 import { resolveIntegration } from '../../src/vault/integrations.js';
-import { backends, dropSchema, postgresUrlWithSchema, startCoffer, type TestCoffer } from '../support/coffer.js';
+import { backends, dropSchema, editConnections, postgresUrlWithSchema, startCoffer, type TestCoffer } from '../support/coffer.js';
 import { followRedirects, LOCAL_PROVIDER_ENV, startProvider, tempDir, type TestProvider } from '../support/oidc.js';
 import { cliChildren, runCli, serveCli, stopCli } from '../support/cli.js';
 
@@ -137,6 +137,8 @@ describe.each(clusterBackends)('exactly-once refresh across two coffer serve pro
     const past = Date.now() - 1000;
     const result = await pool.query(`update "${schema}".connections set token_expires_at = $1 where consumer_id = 'alice' and service_id = $2`, [past, serviceId]);
     expect(result.rowCount).toBe(1);
+    // Written behind Coffer's back: tell the instances' read models that anything may have changed (an empty payload).
+    await pool.query(`select pg_notify($1, '')`, [`coffer_changes_${schema}`]);
     return past;
   }
 
@@ -191,14 +193,7 @@ async function setupCoffer(backend: 'sqlite' | 'postgres', env: Record<string, s
 }
 
 async function setExpiry(coffer: TestCoffer, consumerId: string, serviceId: string, expiresAt: number | null): Promise<void> {
-  const result = await coffer.runtime.ctx.db
-    .updateTable('connections')
-    .set({ token_expires_at: expiresAt })
-    .where('application_id', '=', coffer.appId)
-    .where('consumer_id', '=', consumerId)
-    .where('service_id', '=', serviceId)
-    .executeTakeFirst();
-  expect(Number(result.numUpdatedRows)).toBe(1);
+  expect(await editConnections(coffer, { token_expires_at: expiresAt }, { consumerId, serviceId })).toBe(1);
 }
 
 async function storedRow(coffer: TestCoffer, consumerId: string, serviceId: string) {
@@ -302,12 +297,7 @@ describe('background refresher (sqlite)', () => {
     await connect(coffer.url, serviceId, coffer.headers('alice'));
     await connect(coffer.url, serviceId, coffer.headers('bob'));
     // bob's refresh token was refused earlier: invalid until the consumer authorizes again.
-    await coffer.runtime.ctx.db
-      .updateTable('connections')
-      .set({ auth_status: 'invalid', auth_error: 'invalid_grant' })
-      .where('application_id', '=', coffer.appId)
-      .where('consumer_id', '=', 'bob')
-      .execute();
+    await editConnections(coffer, { auth_status: 'invalid', auth_error: 'invalid_grant' }, { consumerId: 'bob' });
     resetCounts(provider);
     const before = coffer.server.refresher.refreshes;
     const soon = Date.now() + 60_000;

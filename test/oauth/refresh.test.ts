@@ -1,6 +1,6 @@
 // Refresh-token rotation, a refused refresh token (no retry storm), import followed by refresh, and revocation.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends } from '../support/coffer.js';
+import { backends, editConnections } from '../support/coffer.js';
 import { expectErrorEnvelope } from '../support/envelope.js';
 import {
   api,
@@ -82,13 +82,7 @@ describe.each(backends)('OAuth token lifecycle (%s)', (backend) => {
     const consumer = 'life-invalid';
     const { refreshToken } = await connect(consumer);
     await providerRevoke(h.provider, refreshToken, 'refresh_token');
-    await h.coffer.runtime.ctx.db
-      .updateTable('connections')
-      .set({ token_expires_at: Date.now() - 60_000 })
-      .where('application_id', '=', h.coffer.appId)
-      .where('consumer_id', '=', consumer)
-      .where('service_id', '=', svc)
-      .execute();
+    await editConnections(h.coffer, { token_expires_at: Date.now() - 60_000 }, { consumerId: consumer, serviceId: svc });
     const before = refreshCount(h.provider);
 
     const refused = await fetch(`${h.coffer.url}/vault/connections/crm/${svc}/credentials`, { headers: h.coffer.headers(consumer) });

@@ -2,7 +2,7 @@
 // transaction or a pooled database connection, so with 20 of them hanging (twice the PostgreSQL pool of 10) every
 // other request keeps its usual pace.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backends } from '../support/coffer.js';
+import { backends, editConnections } from '../support/coffer.js';
 import { authorize, credentials, startHarness, type Harness } from '../support/oauth-harness.js';
 
 const HANGING = 20;
@@ -23,7 +23,7 @@ describe.each(backends)('refreshes hanging at the provider (%s)', (backend) => {
     const consumers = Array.from({ length: HANGING }, (_, i) => `hang-${i}`);
     for (const consumer of consumers) await authorize(h, consumer, svc);
     // Every token is due: the next /credentials of each consumer refreshes it.
-    await h.coffer.runtime.ctx.db.updateTable('connections').set({ token_expires_at: Date.now() - 60_000 }).where('application_id', '=', h.coffer.appId).execute();
+    await editConnections(h.coffer, { token_expires_at: Date.now() - 60_000 });
 
     let release!: () => void;
     h.provider.tokenHold = new Promise<void>((resolve) => (release = resolve));

@@ -3,11 +3,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { UpdateObject } from 'kysely';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.js';
 import { createLogger, openRuntime, type Runtime } from '../../src/runtime.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { createApplication } from '../../src/vault/applications.js';
+import type { Database } from '../../src/store/schema.js';
 
 export type Backend = 'sqlite' | 'postgres';
 
@@ -95,4 +97,22 @@ export async function dropSchema(schema: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Changes connection rows behind the API's back (how a test makes time pass or a provider refuse), then tells every
+ * process's read model, as each of Coffer's own writes does. Returns how many rows changed.
+ */
+export async function editConnections(
+  coffer: Pick<TestCoffer, 'runtime' | 'appId'>,
+  set: UpdateObject<Database, 'connections'>,
+  where: { consumerId?: string; serviceId?: string } = {},
+): Promise<number> {
+  const { db, changes } = coffer.runtime.ctx;
+  let query = db.updateTable('connections').set(set).where('application_id', '=', coffer.appId);
+  if (where.consumerId !== undefined) query = query.where('consumer_id', '=', where.consumerId);
+  if (where.serviceId !== undefined) query = query.where('service_id', '=', where.serviceId);
+  const result = await query.executeTakeFirst();
+  await changes.publish(db, { applicationId: coffer.appId, ...where });
+  return Number(result.numUpdatedRows);
 }

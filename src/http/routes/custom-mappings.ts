@@ -30,14 +30,14 @@ export function customMappingRoutes(ctx: VaultContext): FastifyPluginAsyncTypebo
       app[method](path, { schema: { params: TargetFieldParams, body: CustomMappingRequest }, config: op(id, name) }, async (request, reply) => {
         const { unified_api, service_id, target_field_id } = request.params;
         await resolveIntegration(ctx, request.caller!.applicationId, unified_api, service_id);
-        return ok(reply, await saveCustomMapping(ctx.db, scopeOf(request), unified_api, service_id, target_field_id, request.body.value, mode));
+        return ok(reply, await saveCustomMapping(ctx, scopeOf(request), unified_api, service_id, target_field_id, request.body.value, mode));
       });
     }
 
     app.delete(path, { schema: { params: TargetFieldParams }, config: op('customMappingsDelete', 'Delete custom mapping') }, async (request, reply) => {
       const { unified_api, service_id, target_field_id } = request.params;
       await resolveIntegration(ctx, request.caller!.applicationId, unified_api, service_id);
-      await deleteCustomMapping(ctx.db, scopeOf(request), unified_api, service_id, target_field_id);
+      await deleteCustomMapping(ctx, scopeOf(request), unified_api, service_id, target_field_id);
       return reply.code(204).send();
     });
   };
