@@ -3,8 +3,9 @@ import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from 'pino';
 import type { Store } from '../store/database.js';
 import type { VaultContext } from '../vault/context.js';
 import type { LogWriter } from '../vault/logs.js';
@@ -69,7 +70,9 @@ export const CORS_HEADERS = [
 
 /** Paths that carry a secret in the URL itself are logged without it. */
 function loggablePath(url: string): string {
-  return url.split('?')[0].replace(/^\/session\/[^/]+/, '/session/<token>');
+  const query = url.indexOf('?');
+  const path = query === -1 ? url : url.slice(0, query);
+  return path.startsWith('/session/') ? path.replace(/^\/session\/[^/]+/, '/session/<token>') : path;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -78,6 +81,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     loggerInstance: logger,
     // Fastify's own request lines would carry session tokens from /session/<token> URLs; ours strip them.
     logController: new LogController({ disableRequestLogging: true }),
+    // One logger for every request instead of a child per request: the access line carries the request id itself.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: MAX_BODY_BYTES,
     routerOptions: { querystringParser: parseQuery, maxParamLength: ROUTER_MAX_PARAM_LENGTH },
     // Router and HTTP-parser refusals answer in the API's envelope too.
@@ -111,14 +116,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // A bare OPTIONS (no Origin) is not a CORS preflight; answer it instead of failing it in plain text.
     strictPreflight: false,
   };
-  // `OPTIONS /proxy` with a downstream URL is a proxied OPTIONS call (`proxy.options`), not a preflight: a browser's
-  // preflight never carries the caller's custom headers themselves.
-  const proxiedOptions = { ...corsOptions, preflight: false };
-  await app.register(cors, () => (request: FastifyRequest, callback: (error: Error | null, options: typeof corsOptions) => void) =>
-    callback(null, request.raw.method === 'OPTIONS' && request.headers['x-apideck-downstream-url'] !== undefined ? proxiedOptions : corsOptions),
-  );
+  // Static: the plugin then works from options normalized once, not per request.
+  await app.register(cors, corsOptions);
 
   app.addHook('onRoute', (route) => {
+    // `OPTIONS /proxy` is a proxied OPTIONS call (`proxy.options`), never a CORS preflight: /proxy takes API keys
+    // only, which no browser page should hold.
+    if (route.config?.proxy && route.method === 'OPTIONS') route.config = { ...route.config, cors: { preflight: false } } as typeof route.config;
     const operation = route.config?.operation;
     if (!operation) return;
     route.schema = { ...(route.schema ?? {}), operationId: operation.id, summary: operation.name, tags: [route.url.split('/')[2] ?? 'vault'] } as typeof route.schema;
@@ -142,13 +146,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // After authentication, so a refused request is still logged for its application (with storable values).
   app.addHook('onRequest', boundRequest);
   app.addHook('preHandler', enforceSessionPolicy(ctx));
+  const accessLog = app.log as FastifyBaseLogger & Pick<Logger, 'isLevelEnabled'>;
+  // The public URL is settled once the server listens (server.ts), after the app is built.
+  let publicUrl = '';
+  let publicHost = '';
   app.addHook('onResponse', async (request, reply) => {
-    recordApiCall(logs, new URL(ctx.publicUrl).host, request, reply);
-    const trace = request.proxyTrace;
-    const proxy = trace
-      ? { unified_api: 'proxy', service_id: trace.serviceId, upstream_ms: Math.round(trace.upstreamMs), latency_ms: Math.round(Math.max(0, reply.elapsedTime - trace.upstreamMs)) }
-      : {};
-    request.log.info({ method: request.method, path: loggablePath(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime), ...proxy }, 'request');
+    if (ctx.publicUrl !== publicUrl) publicHost = new URL((publicUrl = ctx.publicUrl)).host;
+    recordApiCall(logs, publicHost, request, reply);
+    if (accessLog.isLevelEnabled('info')) {
+      const trace = request.proxyTrace;
+      const ms = Math.round(reply.elapsedTime);
+      const line = trace
+        ? { reqId: request.id, method: request.method, path: loggablePath(request.url), status: reply.statusCode, ms, unified_api: 'proxy', service_id: trace.serviceId, upstream_ms: Math.round(trace.upstreamMs), latency_ms: Math.round(Math.max(0, reply.elapsedTime - trace.upstreamMs)) }
+        : { reqId: request.id, method: request.method, path: loggablePath(request.url), status: reply.statusCode, ms };
+      accessLog.info(line, 'request');
+    }
     options.onResponse?.();
   });
 

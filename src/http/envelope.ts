@@ -14,6 +14,11 @@ export function ok(reply: FastifyReply, data: unknown, extra: { status?: number;
   return reply.code(status).send(body);
 }
 
+/** `ok` for data already serialized (a rendered view): the same envelope, without parsing and serializing it again. */
+export function okJson(reply: FastifyReply, dataJson: string) {
+  return reply.code(200).type('application/json; charset=utf-8').send(`{"status_code":200,"status":"OK","data":${dataJson}}`);
+}
+
 export function errorBody(status: number, typeName: string, message: string, detail?: unknown) {
   return {
     status_code: status,

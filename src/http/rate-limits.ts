@@ -78,17 +78,23 @@ export async function installRateLimits(app: FastifyInstance, ctx: VaultContext,
     max: async (_request, key) => (await requestRateLimit(ctx, key)) ?? 0,
   });
 
+  // Until a failure happens, nobody can be over a failure limit: the common case costs one comparison.
+  let lastFailureAt = -Infinity;
   return {
     async beforeAuthentication(request, reply) {
+      if (Date.now() - lastFailureAt > failureWindow) return;
       for (const { limiter, scope, what } of failures) {
         const verdict = await limiter(request, { increment: false });
         if (!verdict.isAllowed && verdict.remaining === 0) refuse(reply, verdict, `Too many failed authentication attempts ${what}`, scope);
       }
     },
     async authenticationFailed(request) {
+      lastFailureAt = Date.now();
       for (const { limiter } of failures) await limiter(request);
     },
     async applicationRequest(request, reply, applicationId) {
+      // No limit set (the default): nothing to count.
+      if ((await requestRateLimit(ctx, applicationId)) === null) return;
       request.rateLimitedApplication = applicationId;
       const verdict = await requests(request);
       if (verdict.isAllowed) return;

@@ -69,6 +69,12 @@ export function sqliteChangeFeed(reader: () => BetterSqlite3.Database, writer: B
   let statements: { version: BetterSqlite3.Statement; since: BetterSqlite3.Statement<[number, number], ChangeLogRow> } | null = null;
   let seenVersion: unknown = null;
   let lastSeq = 0;
+  // Once per turn of the event loop is enough: every request handled in this turn arrived before its first check, so
+  // a change another process finished before any of them was sent is already visible to it.
+  let checkedThisTurn = false;
+  const nextTurn = () => {
+    checkedThisTurn = false;
+  };
   const prune = setInterval(() => {
     try {
       writer.prepare('delete from change_log where at < ?').run(Date.now() - CHANGE_LOG_RETENTION_MS);
@@ -79,6 +85,9 @@ export function sqliteChangeFeed(reader: () => BetterSqlite3.Database, writer: B
   prune.unref();
   return {
     catchUp() {
+      if (checkedThisTurn) return;
+      checkedThisTurn = true;
+      setImmediate(nextTurn);
       if (!statements) {
         // Opened on first use, after migrations created change_log; nothing was cached before this.
         const db = reader();

@@ -77,6 +77,45 @@ export async function listConnections(
   return out;
 }
 
+/** What a rendered view was made from: while every part is the same object, the view is the same text. */
+interface RenderedView {
+  unifiedApi: string;
+  def: ConnectorDefinition;
+  appConnector: Integration['appConnector'];
+  consents: unknown[];
+  mappings: unknown[];
+  publicUrl: string;
+  json: string;
+}
+
+/** Rendered views by the cached record they show (dropped with it when the read model lets it go). */
+const renderedViews = new WeakMap<ConnectionRecord, RenderedView[]>();
+
+/**
+ * `GET` of a connection as JSON text. A view without per-caller parts (no signed authorize/revoke links: those carry a
+ * fresh single-use state each time) is rendered once per version of the read model's record and reused.
+ */
+export async function renderConnection(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string): Promise<string> {
+  const integration = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
+  const { def, appConnector } = integration;
+  const { record, consents, mappings } = await ctx.connections.snapshot(connectionKey(scope, serviceId), unifiedApi);
+  const signsLinks = def.auth_type === 'oauth2' && def.oauth?.grant_type === 'authorization_code';
+  const render = async () => {
+    const extras = { consents: consents.map(consentView), customMappings: mappings.map(mappingView), ...callerExtras(scope) };
+    return JSON.stringify(await view(ctx, scope, integration, unifiedApi, record, undefined, extras));
+  };
+  if (record === null || signsLinks) return render();
+  const known = renderedViews.get(record) ?? [];
+  const hit = known.find(
+    (r) => r.unifiedApi === unifiedApi && r.def === def && r.appConnector === appConnector && r.consents === consents && r.mappings === mappings && r.publicUrl === ctx.publicUrl,
+  );
+  if (hit) return hit.json;
+  const json = await render();
+  // A handful of unified APIs at most: the list stays short.
+  renderedViews.set(record, [...known.slice(-7), { unifiedApi, def, appConnector, consents, mappings, publicUrl: ctx.publicUrl, json }]);
+  return json;
+}
+
 export async function getConnection(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string) {
   const integration = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
   // From the read model: a warm read touches no table.

@@ -104,8 +104,27 @@ export async function createSession(ctx: VaultContext, applicationId: string, co
   return { session_uri: `${ctx.publicUrl}/session/${token}`, session_token: token };
 }
 
+/**
+ * Verified sessions by token, until they expire: the Vault UIs send the same token with every call, and a session
+ * cannot be revoked before its `exp` (as at Apideck), so a verified token stays valid exactly that long.
+ */
+const verifiedByKeyring = new WeakMap<object, Map<string, { claims: SessionClaims; expiresAtMs: number }>>();
+const MAX_VERIFIED_SESSIONS = 10_000;
+
 /** Verifies a session JWT; any failure is a 401 that says why without echoing the token. */
 export async function verifySession(ctx: VaultContext, token: string): Promise<SessionClaims> {
+  let verified = verifiedByKeyring.get(ctx.keyring);
+  if (!verified) verifiedByKeyring.set(ctx.keyring, (verified = new Map()));
+  const known = verified.get(token);
+  if (known && known.expiresAtMs > Date.now()) return known.claims;
+  if (known) verified.delete(token);
+  const claims = await verifySessionToken(ctx, token);
+  if (verified.size >= MAX_VERIFIED_SESSIONS) verified.delete(verified.keys().next().value!);
+  verified.set(token, { claims, expiresAtMs: claims.exp * 1000 });
+  return claims;
+}
+
+async function verifySessionToken(ctx: VaultContext, token: string): Promise<SessionClaims> {
   try {
     const { payload } = await jwtVerify(token, ctx.keyring.sessionSigningKey, {
       issuer: SESSION_ISSUER,

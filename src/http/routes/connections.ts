@@ -7,6 +7,7 @@ import { requestGrantToken, validateOAuthConnection } from '../../oauth/tokens-s
 import {
   deleteConnection,
   getConnection,
+  renderConnection,
   importConnection,
   listConnectionConsents,
   listConnections,
@@ -17,7 +18,7 @@ import {
 } from '../../vault/connections.js';
 import { badRequest } from '../../vault/errors.js';
 import { scopeOf, sessionFlowOf } from '../auth.js';
-import { ok } from '../envelope.js';
+import { ok, okJson } from '../envelope.js';
 import { linkPolicy, sessionLimits } from '../session-policy.js';
 import {
   ConfirmConnection,
@@ -59,7 +60,7 @@ export function connectionRoutes(ctx: VaultContext, refresher: RefreshCoordinato
 
     const path = '/vault/connections/:unified_api/:service_id';
     app.get(path, { schema: { params: ConnectionParams }, config: op('connectionsOne', 'Get connection') }, async (request, reply) =>
-      ok(reply, await getConnection(ctx, scopeOf(request), request.params.unified_api, request.params.service_id)),
+      okJson(reply, await renderConnection(ctx, scopeOf(request), request.params.unified_api, request.params.service_id)),
     );
 
     app.post(path, { schema: { params: ConnectionParams, body: ConnectionBody }, config: write('connectionsAdd', 'Create connection') }, async (request, reply) =>
