@@ -52,56 +52,18 @@ export interface ConnectionRecord {
   updatedAt: number;
 }
 
-/** The opened secrets of one row, kept with the ciphertexts they came from. */
-interface OpenedSecrets {
-  sealedSettings: string | null;
-  sealedCredentials: string | null;
-  settings: Record<string, unknown>;
-  credentials: TokenSet | null;
-}
-
-/**
- * Opened secrets by connection id. Opening costs two AES-GCM decryptions and JSON parses, and the same rows are read
- * over and over; every seal draws a new nonce, so an entry whose ciphertexts equal the row's is never stale.
- */
-export class OpenedSecretsCache {
-  private readonly entries = new Map<string, OpenedSecrets>();
-
-  constructor(private readonly maxEntries = 10_000) {}
-
-  get(row: Selectable<ConnectionsTable>): OpenedSecrets | undefined {
-    const hit = this.entries.get(row.id);
-    return hit && hit.sealedSettings === row.secrets && hit.sealedCredentials === row.credentials ? hit : undefined;
-  }
-
-  set(id: string, opened: OpenedSecrets): void {
-    if (this.entries.size >= this.maxEntries) this.entries.clear();
-    this.entries.set(id, opened);
-  }
-
-  delete(id: string): void {
-    this.entries.delete(id);
-  }
-}
-
-async function openSecrets(keyring: Keyring, row: Selectable<ConnectionsTable>, db?: Executor, cache?: OpenedSecretsCache): Promise<OpenedSecrets> {
-  const hit = cache?.get(row);
-  if (hit) return hit;
+async function openSecrets(keyring: Keyring, row: Selectable<ConnectionsTable>, db?: Executor) {
   const ctx = (field: string) => ({ applicationId: row.application_id, ownerId: row.id, field });
-  const opened: OpenedSecrets = {
-    sealedSettings: row.secrets,
-    sealedCredentials: row.credentials,
+  return {
     settings: await keyring.openJson<Record<string, unknown>>(ctx('settings'), row.secrets, {}, db),
     credentials: await keyring.openJson<TokenSet | null>(ctx('credentials'), row.credentials, null, db),
   };
-  cache?.set(row.id, opened);
-  return opened;
 }
 
-/** The record of a row; its `credentials` object may be shared with the cache, so it is replaced, never mutated. */
-export async function decodeConnection(keyring: Keyring, row: Selectable<ConnectionsTable>, db?: Executor, cache?: OpenedSecretsCache): Promise<ConnectionRecord> {
+/** The record of a row, its secrets opened. */
+export async function decodeConnection(keyring: Keyring, row: Selectable<ConnectionsTable>, db?: Executor): Promise<ConnectionRecord> {
   const clear = readJson<Record<string, unknown>>(row.settings, {});
-  const secret = await openSecrets(keyring, row, db, cache);
+  const secret = await openSecrets(keyring, row, db);
   return {
     id: row.id,
     applicationId: row.application_id,
@@ -128,16 +90,12 @@ export async function decodeConnection(keyring: Keyring, row: Selectable<Connect
   };
 }
 
-/**
- * The row of `rec` without `version` and `updated_at` (the writer sets those); settings in `sealed` are sealed. What was
- * sealed goes into `cache` as opened, so the next read of the written row opens nothing.
- */
+/** The row of `rec` without `version` and `updated_at` (the writer sets those); settings in `sealed` are sealed. */
 export async function encodeConnection(
   keyring: Keyring,
   sealed: ReadonlySet<string>,
   rec: ConnectionRecord,
   db: Executor,
-  cache?: OpenedSecretsCache,
 ): Promise<Omit<Insertable<ConnectionsTable>, 'version' | 'updated_at'>> {
   const ctx = (field: string) => ({ applicationId: rec.applicationId, ownerId: rec.id, field });
   const clear: Record<string, unknown> = {};
@@ -145,7 +103,6 @@ export async function encodeConnection(
   for (const [key, value] of Object.entries(rec.settings)) (sealed.has(key) ? secret : clear)[key] = value;
   const sealedSettings = Object.keys(secret).length ? await keyring.sealJson(ctx('settings'), secret, db) : null;
   const sealedCredentials = rec.credentials ? await keyring.sealJson(ctx('credentials'), rec.credentials, db) : null;
-  cache?.set(rec.id, { sealedSettings, sealedCredentials, settings: secret, credentials: rec.credentials });
   return {
     id: rec.id,
     application_id: rec.applicationId,

@@ -4,7 +4,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Keyring } from '../crypto/keyring.js';
 import type { ChangeFeed } from './change-feed.js';
 import { ConnectionCache, type CachedConnection, type ConnectionCacheOptions } from './connection-cache.js';
-import { decodeConnection, encodeConnection, OpenedSecretsCache, type ConnectionRecord } from './connection-record.js';
+import { decodeConnection, encodeConnection, type ConnectionRecord } from './connection-record.js';
 import { listConsentRows } from './consents.js';
 import { upsertConsumer } from './consumers.js';
 import { listMappingRows, type MappingRow } from './custom-mappings.js';
@@ -72,7 +72,6 @@ export interface ConnectionSnapshot {
 }
 
 export class ConnectionRepository {
-  private readonly opened = new OpenedSecretsCache();
   /** The read model of hot reads (see connection-cache.ts). */
   readonly cache: ConnectionCache;
 
@@ -87,9 +86,9 @@ export class ConnectionRepository {
     this.cache = new ConnectionCache(changes, cacheOptions);
   }
 
-  /** The decoded record of `row`: secrets opened once per ciphertext (a read followed by a write opens them once). */
+  /** The decoded record of `row`, its secrets opened. */
   decode(row: Selectable<ConnectionsTable>, db?: Executor): Promise<ConnectionRecord> {
-    return decodeConnection(this.keyring, row, db, this.opened);
+    return decodeConnection(this.keyring, row, db);
   }
 
   private findRow(db: Executor, key: ConnectionKey, lock = false) {
@@ -182,7 +181,7 @@ export class ConnectionRepository {
     const draft = before ? structuredClone(before) : options.blank!();
     if ((await change(draft, tx, before)) === UNCHANGED) return { record: before ?? draft, before, created: false, written: false };
     const now = Math.max(Date.now(), draft.updatedAt);
-    const values = await encodeConnection(this.keyring, options.sealedSettings, draft, tx, this.opened);
+    const values = await encodeConnection(this.keyring, options.sealedSettings, draft, tx);
     if (before) {
       const { id, application_id, created_at, ...changed } = values;
       const result = await tx
@@ -213,7 +212,6 @@ export class ConnectionRepository {
       await this.changes.publish(tx, key);
       return record;
     });
-    if (removed) this.opened.delete(removed.id);
     return removed;
   }
 
@@ -236,7 +234,7 @@ export class ConnectionRepository {
       const source = await this.decode(sourceRow, tx);
       const now = Date.now();
       const moved = { ...build(source), version: 1, updatedAt: now };
-      await tx.insertInto('connections').values({ ...(await encodeConnection(this.keyring, options.sealedSettings, moved, tx, this.opened)), version: 1, updated_at: now }).execute();
+      await tx.insertInto('connections').values({ ...(await encodeConnection(this.keyring, options.sealedSettings, moved, tx)), version: 1, updated_at: now }).execute();
       for (const table of ['consents', 'custom_mappings'] as const) {
         await tx
           .updateTable(table)
@@ -250,7 +248,6 @@ export class ConnectionRepository {
       await insertEvents(tx, options.events(source, moved));
       await this.changes.publish(tx, from);
       await this.changes.publish(tx, to);
-      this.opened.delete(source.id);
       return moved;
     });
   }
