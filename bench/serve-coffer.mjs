@@ -6,8 +6,8 @@
 //                                               and plain http allowed), connected for consumer `bench` with the key
 //                                               BENCH_UPSTREAM_TOKEN (the proxy scenario)
 //
-// Starts on 127.0.0.1:0 with a silent logger, creates an application, stores a Pipedrive api-key connection for
-// consumer `bench` through the HTTP API, then prints one JSON line on stdout:
+// Starts on 127.0.0.1:0 with a silent logger, creates an application, stores a Pipedrive api-key connection and
+// imports a Salesforce OAuth connection (a token valid for a day) for consumer `bench` through the HTTP API, then prints one JSON line on stdout:
 //   {"ready":true,"url":…,"appId":…,"apiKey":…,"consumerId":"bench","backend":…,"schema":…}
 // Exits (cleaning up the data dir / schema) on SIGTERM/SIGINT or when stdin closes.
 import crypto from 'node:crypto';
@@ -129,6 +129,17 @@ try {
   if (res.status !== 200) throw new Error(`storing the pipedrive connection answered ${res.status}: ${body}`);
   const state = JSON.parse(body)?.data?.state;
   if (state !== 'callable') throw new Error(`the stored pipedrive connection is "${state}", not "callable": ${body}`);
+
+  // An OAuth connection whose token outlives the run: `…/credentials` hands it out without a refresh.
+  const imported = await fetch(`${server.url}/vault/connections/crm/salesforce/import`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({
+      credentials: { access_token: 'bench-salesforce-access', refresh_token: 'bench-salesforce-refresh', expires_in: 86_400 },
+      settings: { instance_url: 'https://bench.my.salesforce.com' },
+    }),
+  });
+  if (imported.status !== 200) throw new Error(`importing the salesforce connection answered ${imported.status}: ${await imported.text()}`);
 
   if (upstreamUrl) {
     const stored = await fetch(`${server.url}/vault/connections/crm/bench-proxy`, {

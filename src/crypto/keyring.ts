@@ -22,6 +22,8 @@ export class Keyring {
   private readonly dataKeys = new Map<string, { applicationId: string; key: Buffer }>();
   private readonly activeDataKey = new Map<string, string>();
   readonly apiKeyHmacKey: Buffer;
+  /** The same key, imported once: every authenticated request hashes its API key with it. */
+  private readonly apiKeyHmacKeyObject: crypto.KeyObject;
   readonly sessionSigningKey: Uint8Array;
   /** Signs the Management API tokens of the Flows Vault API (never accepted as session tokens, nor the reverse). */
   readonly flowsManagementKey: Uint8Array;
@@ -32,6 +34,7 @@ export class Keyring {
     this.activeMaster = masters[0];
     for (const m of masters) this.masters.set(m.id, m.key);
     this.apiKeyHmacKey = derive(this.activeMaster.key, 'api-key-hmac');
+    this.apiKeyHmacKeyObject = crypto.createSecretKey(this.apiKeyHmacKey);
     this.sessionSigningKey = derive(this.activeMaster.key, 'session-jwt');
     this.flowsManagementKey = derive(this.activeMaster.key, 'flows-management-jwt');
   }
@@ -41,7 +44,7 @@ export class Keyring {
   }
 
   hashApiKey(apiKey: string): string {
-    return crypto.createHmac('sha256', this.apiKeyHmacKey).update(apiKey).digest('base64url');
+    return crypto.createHmac('sha256', this.apiKeyHmacKeyObject).update(apiKey).digest('base64url');
   }
 
   /** Creates the application's first (or next) data key, inside the caller's transaction when `db` is one. */

@@ -105,6 +105,13 @@ function openPostgres(databaseUrl: string): Store {
   };
 }
 
+/** The better-sqlite3 handle behind a SQLite store's kysely instance, for the few hand-written hot statements. */
+const sqliteHandles = new WeakMap<object, BetterSqlite3.Database>();
+
+export function sqliteHandleOf(db: Executor): BetterSqlite3.Database | undefined {
+  return sqliteHandles.get(db);
+}
+
 const STATEMENT_CACHE_SIZE = 256;
 
 /**
@@ -148,6 +155,7 @@ function openSqlite(dataDir: string): Store {
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+  sqliteHandles.set(db, database);
   // Opened on first use: the tables exist only once migrations ran.
   let readOnly: BetterSqlite3.Database | null = null;
   const reader = () => {

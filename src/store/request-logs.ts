@@ -1,6 +1,7 @@
 // The request-logs repository: log rows appended in batches with the consumers' request counters, read back newest first.
+import type BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
-import type { Executor } from './database.js';
+import { sqliteHandleOf, type Executor } from './database.js';
 import type { RequestLogsTable } from './schema.js';
 import { escapeLike, like } from './like.js';
 import { withStorableCharacters } from './storable-text.js';
@@ -16,9 +17,6 @@ export interface ConsumerRequestCounts {
   proxy: number;
   vault: number;
 }
-
-// Rows per INSERT: keeps each statement well under SQLite's and PostgreSQL's bound-parameter limits.
-const INSERT_CHUNK = 100;
 
 /**
  * The most UTF-16 code units each text column of a log row keeps (README "Request logs"). `request_logs_owner` indexes
@@ -60,31 +58,79 @@ export function storableLogRow(row: RequestLogRow): RequestLogRow {
   return out;
 }
 
+/** The columns of a log row, in the order the hand-written statements below bind them. */
+const LOG_COLUMNS = [
+  'id', 'application_id', 'consumer_id', 'unified_api', 'service_id', 'service_name', 'operation_id', 'operation_name',
+  'http_method', 'path', 'base_url', 'status_code', 'success', 'duration', 'execution', 'latency', 'error_message',
+  'source_ip', 'sandbox', 'created_at',
+] as const satisfies ReadonlyArray<keyof RequestLogRow>;
+
+/** PostgreSQL array types of LOG_COLUMNS, for `unnest`. */
+const LOG_COLUMN_TYPES: Record<(typeof LOG_COLUMNS)[number], string> = {
+  id: 'text[]', application_id: 'text[]', consumer_id: 'text[]', unified_api: 'text[]', service_id: 'text[]',
+  service_name: 'text[]', operation_id: 'text[]', operation_name: 'text[]', http_method: 'text[]', path: 'text[]',
+  base_url: 'text[]', status_code: 'int[]', success: 'int[]', duration: 'float8[]', execution: 'float8[]',
+  latency: 'float8[]', error_message: 'text[]', source_ip: 'text[]', sandbox: 'int[]', created_at: 'int8[]',
+};
+
+/** The counts an id that is storable as given can carry: any other id is no consumer's (no consumer row holds it). */
+const countable = (counts: ConsumerRequestCounts[]) => counts.filter((c) => storableText(c.consumerId, LOG_TEXT_LIMITS.consumer_id) === c.consumerId);
+
 /**
  * Appends the rows and adds the counts to the consumers' counters in one transaction. A batch spans applications:
  * each row and each count carries its own application id. Text values are made storable first (storableLogRow), so
  * a row fails only for a reason no sanitising foresaw, and then the whole batch does: callers split it up.
+ * Request logs are the one write every call makes, so the statements are written by hand, not built per batch.
  */
 export async function appendRequestLogs(db: Executor, rows: RequestLogRow[], counts: ConsumerRequestCounts[], now = Date.now()): Promise<void> {
   const storable = rows.map(storableLogRow);
+  const sqlite = db.isTransaction ? undefined : sqliteHandleOf(db);
+  if (sqlite) return appendOnSqlite(db, sqlite, storable, countable(counts), now);
   await atomically(db, async (trx) => {
-    for (let i = 0; i < storable.length; i += INSERT_CHUNK) {
-      await trx.insertInto('request_logs').values(storable.slice(i, i + INSERT_CHUNK)).execute();
+    const columns = LOG_COLUMNS.map((column) => sql`${sql.val(storable.map((row) => row[column]))}::${sql.raw(LOG_COLUMN_TYPES[column])}`);
+    await sql`insert into request_logs (${sql.join(LOG_COLUMNS.map((c) => sql.id(c)))}) select * from unnest(${sql.join(columns)})`.execute(trx);
+    for (const c of countable(counts)) {
+      await sql`update consumers set request_count_unify = request_count_unify + ${c.unify}, request_count_proxy = request_count_proxy + ${c.proxy},
+        request_count_vault = request_count_vault + ${c.vault}, request_count_updated = ${now}
+        where application_id = ${c.applicationId} and consumer_id = ${c.consumerId}`.execute(trx);
     }
-    for (const c of counts) {
-      // An id that is not storable as given is no consumer's id (no consumer row holds it): nothing to count.
-      if (storableText(c.consumerId, LOG_TEXT_LIMITS.consumer_id) !== c.consumerId) continue;
-      await trx
-        .updateTable('consumers')
-        .set({
-          request_count_unify: sql`request_count_unify + ${c.unify}`,
-          request_count_proxy: sql`request_count_proxy + ${c.proxy}`,
-          request_count_vault: sql`request_count_vault + ${c.vault}`,
-          request_count_updated: now,
-        })
-        .where('application_id', '=', c.applicationId)
-        .where('consumer_id', '=', c.consumerId)
-        .execute();
+  });
+}
+
+interface SqliteLogStatements {
+  insert: BetterSqlite3.Statement<unknown[]>;
+  count: BetterSqlite3.Statement<unknown[]>;
+  append: (rows: RequestLogRow[], counts: ConsumerRequestCounts[], now: number) => void;
+}
+
+const sqliteStatements = new WeakMap<BetterSqlite3.Database, SqliteLogStatements>();
+
+/**
+ * SQLite: prepared statements in one synchronous transaction, committed without waiting for the disk (logs may go
+ * with a power failure; tokens are never written this way, and the next token write's commit syncs these too). Kysely's
+ * one connection is held meanwhile, so no unit of work's transaction is open around these statements.
+ */
+async function appendOnSqlite(db: Executor, database: BetterSqlite3.Database, rows: RequestLogRow[], counts: ConsumerRequestCounts[], now: number): Promise<void> {
+  let statements = sqliteStatements.get(database);
+  if (!statements) {
+    const insert = database.prepare(`insert into request_logs (${LOG_COLUMNS.join(', ')}) values (${LOG_COLUMNS.map(() => '?').join(', ')})`);
+    const count = database.prepare(
+      `update consumers set request_count_unify = request_count_unify + ?, request_count_proxy = request_count_proxy + ?,
+        request_count_vault = request_count_vault + ?, request_count_updated = ? where application_id = ? and consumer_id = ?`,
+    );
+    const append = database.transaction((batch: RequestLogRow[], batchCounts: ConsumerRequestCounts[], at: number) => {
+      for (const row of batch) insert.run(LOG_COLUMNS.map((column) => row[column]));
+      for (const c of batchCounts) count.run(c.unify, c.proxy, c.vault, at, c.applicationId, c.consumerId);
+    });
+    sqliteStatements.set(database, (statements = { insert, count, append }));
+  }
+  const { append } = statements;
+  await db.connection().execute(async () => {
+    database.pragma('synchronous = NORMAL');
+    try {
+      append(rows, counts, now);
+    } finally {
+      database.pragma('synchronous = FULL');
     }
   });
 }
