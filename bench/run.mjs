@@ -207,13 +207,30 @@ async function cannon(url, headers, duration) {
   };
 }
 
-async function measure(scenario, backend, url, headers) {
+/**
+ * CPU seconds (user + system) the process has used, from /proc (Linux): CPU per request does not depend on what
+ * else the machine runs at the time, as req/s does. Null where /proc is not there.
+ */
+function cpuSeconds(pid) {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** `pid`: the measured server's process, for its CPU time per request. */
+async function measure(scenario, backend, url, headers, pid = null) {
   process.stderr.write(`[bench] ${scenario} (${backend}): ${WARMUP} s warm-up…\n`);
   const warmup = await cannon(url, headers, WARMUP);
   process.stderr.write(`[bench] ${scenario} (${backend}): ${DURATION} s measured run…\n`);
+  const cpuBefore = pid === null ? null : cpuSeconds(pid);
   const run = await cannon(url, headers, DURATION);
+  const cpuAfter = pid === null ? null : cpuSeconds(pid);
+  const cpuMicrosPerRequest = cpuBefore === null || cpuAfter === null || !run.totalRequests ? null : ((cpuAfter - cpuBefore) * 1e6) / run.totalRequests;
   process.stderr.write(`[bench] ${scenario} (${backend}): ${run.reqPerSecMean.toFixed(0)} req/s, p99 ${run.latencyP99Ms} ms, non-2xx ${run.non2xx}\n`);
-  return { scenario, backend, url, ...run, warmup: { non2xx: warmup.non2xx, errors: warmup.errors, timeouts: warmup.timeouts } };
+  return { scenario, backend, url, ...run, cpuMicrosPerRequest, warmup: { non2xx: warmup.non2xx, errors: warmup.errors, timeouts: warmup.timeouts } };
 }
 
 async function benchHello() {
@@ -221,7 +238,7 @@ async function benchHello() {
   try {
     const url = `${info.url}/`;
     await sample(url, {}, (body) => (body?.hello === 'world' ? null : 'body is not {hello:"world"}'));
-    return await measure('hello-world baseline (GET /)', 'fastify', url, {});
+    return await measure('hello-world baseline (GET /)', 'fastify', url, {}, child.pid);
   } finally {
     await stopChild(child);
   }
@@ -238,10 +255,10 @@ async function benchCoffer(backend, pgUrl) {
       'x-apideck-consumer-id': info.consumerId,
     };
     await sample(url, headers, (body) => (body?.data?.state === 'callable' ? null : `data.state is ${JSON.stringify(body?.data?.state)}, not "callable"`));
-    const read = await measure('GET /vault/connections/crm/pipedrive (API key)', backend, url, headers);
+    const read = await measure('GET /vault/connections/crm/pipedrive (API key)', backend, url, headers, child.pid);
     const credentialsUrl = `${info.url}/vault/connections/crm/salesforce/credentials`;
     await sample(credentialsUrl, headers, (body) => (body?.data?.access_token === 'bench-salesforce-access' ? null : 'data.access_token is not the imported token'));
-    const credentials = await measure('GET /vault/connections/crm/salesforce/credentials', backend, credentialsUrl, headers);
+    const credentials = await measure('GET /vault/connections/crm/salesforce/credentials', backend, credentialsUrl, headers, child.pid);
     return [read, credentials];
   } finally {
     await stopChild(child);
@@ -252,17 +269,20 @@ async function benchCoffer(backend, pgUrl) {
 // Reporting.
 
 function printTable(rows) {
-  const columns = ['scenario', 'backend', 'req/s (mean)', 'p99 latency ms', 'ratio vs baseline', 'non-2xx'];
+  const baselineCpu = rows[0]?.cpuMicrosPerRequest ?? null;
+  const columns = ['scenario', 'backend', 'req/s (mean)', 'p99 latency ms', 'ratio vs baseline', 'CPU µs/req', 'CPU ratio', 'non-2xx'];
   const cells = rows.map((r) => [
     r.scenario,
     r.backend,
     r.reqPerSecMean.toFixed(0),
     String(r.latencyP99Ms),
     r.ratio.toFixed(3),
+    r.cpuMicrosPerRequest === null ? 'n/a' : r.cpuMicrosPerRequest.toFixed(1),
+    r.cpuMicrosPerRequest === null || baselineCpu === null ? 'n/a' : (baselineCpu / r.cpuMicrosPerRequest).toFixed(3),
     r.errors || r.timeouts ? `${r.non2xx} (+${r.errors} errors, ${r.timeouts} timeouts)` : String(r.non2xx),
   ]);
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
-  const numeric = [false, false, true, true, true, true];
+  const numeric = [false, false, true, true, true, true, true, true];
   const line = (row) => row.map((cell, i) => (numeric[i] ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ');
   console.log(line(columns));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
@@ -288,6 +308,7 @@ async function main() {
     printTable(rows);
     console.log('');
     console.log(`Goal: Coffer req/s ÷ hello-world req/s ≥ ${GOAL_RATIO.sqlite} on SQLite and ≥ ${GOAL_RATIO.postgres} on PostgreSQL, p99 ≤ ${P99_GOAL_MS} ms`);
+    console.log('(CPU ratio: hello-world CPU per request ÷ Coffer CPU per request, the same comparison without what else the machine ran meanwhile)');
     for (const row of rows.slice(1)) {
       const goal = goalOf(row);
       const met = row.ratio >= goal && row.latencyP99Ms <= P99_GOAL_MS;

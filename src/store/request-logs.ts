@@ -113,13 +113,13 @@ const sqliteStatements = new WeakMap<BetterSqlite3.Database, SqliteLogStatements
 async function appendOnSqlite(db: Executor, database: BetterSqlite3.Database, rows: RequestLogRow[], counts: ConsumerRequestCounts[], now: number): Promise<void> {
   let statements = sqliteStatements.get(database);
   if (!statements) {
-    const insert = database.prepare(`insert into request_logs (${LOG_COLUMNS.join(', ')}) values (${LOG_COLUMNS.map(() => '?').join(', ')})`);
+    const insert = database.prepare(`insert into request_logs (${LOG_COLUMNS.join(', ')}) values (${LOG_COLUMNS.map((c) => `@${c}`).join(', ')})`);
     const count = database.prepare(
       `update consumers set request_count_unify = request_count_unify + ?, request_count_proxy = request_count_proxy + ?,
         request_count_vault = request_count_vault + ?, request_count_updated = ? where application_id = ? and consumer_id = ?`,
     );
     const append = database.transaction((batch: RequestLogRow[], batchCounts: ConsumerRequestCounts[], at: number) => {
-      for (const row of batch) insert.run(LOG_COLUMNS.map((column) => row[column]));
+      for (const row of batch) insert.run(row);
       for (const c of batchCounts) count.run(c.unify, c.proxy, c.vault, at, c.applicationId, c.consumerId);
     });
     sqliteStatements.set(database, (statements = { insert, count, append }));

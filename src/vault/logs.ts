@@ -6,9 +6,12 @@ import { decodeCursor, encodeCursor, type Page } from './pagination.js';
 
 export type LogEntry = RequestLogRow;
 
-// Each flush is one commit, and with synchronous=FULL each commit waits for an fsync on the event loop: at most one
-// a second under load. A crash loses at most that second of request logs; reads (`GET /vault/logs`) flush first.
-const FLUSH_DELAY_MS = 1_000;
+// Each flush is one commit of hand-written statements (store/request-logs.ts; on SQLite without an fsync, on the event
+// loop): small and frequent batches keep any one of them from holding up requests. A crash loses at most the last
+// FLUSH_DELAY_MS of request logs; reads (`GET /vault/logs`) flush first.
+const FLUSH_DELAY_MS = 250;
+/** Entries that make a batch worth writing at once. */
+const BATCH_SIZE = 256;
 /** While the database cannot take writes, the buffer is tried again this often. */
 const RETRY_DELAY_MS = 5_000;
 const MAX_BUFFER = 2_000;
@@ -67,7 +70,7 @@ export class LogWriter {
       this.droppedWhileUnavailable += 1;
     }
     this.buffer.push(entry);
-    if (!this.unavailable && this.buffer.length >= this.maxBuffer) void this.flush();
+    if (!this.unavailable && this.buffer.length >= Math.min(BATCH_SIZE, this.maxBuffer)) void this.flush();
     else this.schedule();
   }
 
