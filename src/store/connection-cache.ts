@@ -62,6 +62,12 @@ export class ConnectionCache {
     return entry;
   }
 
+  /** The entry of `key` if the read model holds a fresh one, without counting it as a read. */
+  peek(key: ConnectionKey): CachedConnection | undefined {
+    const entry = this.entries.get(keyOf(key));
+    return entry && Date.now() - entry.cachedAt <= this.options.maxAgeMs ? entry : undefined;
+  }
+
   /** Call before loading what is to be cached; pass the answer to `keep`. */
   startLoad(): number {
     this.changes.catchUp();

@@ -144,7 +144,7 @@ export class ConnectionRepository {
     return entry;
   }
 
-  /** Every connection of a consumer, decoded, in service id order. */
+  /** Every connection of a consumer, decoded, in service id order; a row the read model holds as is is not opened again. */
   async listForConsumer(applicationId: string, consumerId: string): Promise<ConnectionRecord[]> {
     const rows = await this.db
       .selectFrom('connections')
@@ -153,7 +153,14 @@ export class ConnectionRepository {
       .where('consumer_id', '=', consumerId)
       .orderBy('service_id')
       .execute();
-    return Promise.all(rows.map((row) => this.decode(row)));
+    return Promise.all(
+      rows.map((row) => {
+        const known = this.cache.peek({ applicationId, consumerId, serviceId: row.service_id })?.record;
+        // Every unit of work moves `version`; the health write (markDownstream) moves only these two.
+        const same = known && known.id === row.id && known.version === row.version && known.updatedAt === row.updated_at && known.lastDownstreamErrorAt === row.last_downstream_error_at;
+        return same ? known : this.decode(row);
+      }),
+    );
   }
 
   /**
