@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Selectable, type Transaction } from 'kysely';
-import type { ConnectionsTable, Database } from './schema.js';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type Selectable, type Transaction } from 'kysely';
+import { REQUEST_LOG_COLUMNS, type ConnectionsTable, type Database } from './schema.js';
+import { SqliteLogAppender } from './sqlite-log-appender.js';
 import { migrationProvider } from './migrations.js';
 import { postgresChangeFeed, sqliteChangeFeed, type ChangeFeed } from './change-feed.js';
 
@@ -105,11 +106,11 @@ function openPostgres(databaseUrl: string): Store {
   };
 }
 
-/** The better-sqlite3 handle behind a SQLite store's kysely instance, for the few hand-written hot statements. */
-const sqliteHandles = new WeakMap<object, BetterSqlite3.Database>();
+/** The request-log appender of a SQLite store's kysely instance (request logs are written off the event loop). */
+const sqliteLogAppenders = new WeakMap<object, SqliteLogAppender>();
 
-export function sqliteHandleOf(db: Executor): BetterSqlite3.Database | undefined {
-  return sqliteHandles.get(db);
+export function sqliteLogAppenderOf(db: Executor): SqliteLogAppender | undefined {
+  return sqliteLogAppenders.get(db);
 }
 
 const STATEMENT_CACHE_SIZE = 256;
@@ -141,6 +142,21 @@ function withStatementCache(database: BetterSqlite3.Database): BetterSqlite3.Dat
 }
 
 /**
+ * Units of work take SQLite's write lock when they begin. A deferred `begin` reads at a snapshot and fails at once
+ * (SQLITE_BUSY_SNAPSHOT, no busy wait) when another connection — the request-log writer, another process — commits
+ * before its first write; `begin immediate` waits for the lock under the busy timeout instead.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  override createDriver(): Driver {
+    const driver = super.createDriver() as SqliteDriver;
+    driver.beginTransaction = async (connection: DatabaseConnection) => {
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    };
+    return driver;
+  }
+}
+
+/**
  * synchronous=FULL: a rotated refresh token that is lost on power failure leaves a connection that can never refresh
  * again, so every commit reaches the disk. Request logs are written in batches, so the cost stays off the hot path.
  */
@@ -154,8 +170,9 @@ function openSqlite(dataDir: string): Store {
   database.pragma('synchronous = FULL');
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
-  sqliteHandles.set(db, database);
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }) });
+  const logAppender = new SqliteLogAppender(file, REQUEST_LOG_COLUMNS);
+  sqliteLogAppenders.set(db, logAppender);
   // Opened on first use: the tables exist only once migrations ran.
   let readOnly: BetterSqlite3.Database | null = null;
   const reader = () => {
@@ -179,6 +196,7 @@ function openSqlite(dataDir: string): Store {
     description: `SQLite ${file}`,
     async close() {
       await changes.close();
+      await logAppender.close();
       readOnly?.close();
       await db.destroy();
     },

@@ -1,8 +1,7 @@
 // The request-logs repository: log rows appended in batches with the consumers' request counters, read back newest first.
-import type BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
-import { sqliteHandleOf, type Executor } from './database.js';
-import type { RequestLogsTable } from './schema.js';
+import { sqliteLogAppenderOf, type Executor } from './database.js';
+import { REQUEST_LOG_COLUMNS, type RequestLogsTable } from './schema.js';
 import { escapeLike, like } from './like.js';
 import { withStorableCharacters } from './storable-text.js';
 import { atomically } from './transaction.js';
@@ -58,15 +57,8 @@ export function storableLogRow(row: RequestLogRow): RequestLogRow {
   return out;
 }
 
-/** The columns of a log row, in the order the hand-written statements below bind them. */
-const LOG_COLUMNS = [
-  'id', 'application_id', 'consumer_id', 'unified_api', 'service_id', 'service_name', 'operation_id', 'operation_name',
-  'http_method', 'path', 'base_url', 'status_code', 'success', 'duration', 'execution', 'latency', 'error_message',
-  'source_ip', 'sandbox', 'created_at',
-] as const satisfies ReadonlyArray<keyof RequestLogRow>;
-
-/** PostgreSQL array types of LOG_COLUMNS, for `unnest`. */
-const LOG_COLUMN_TYPES: Record<(typeof LOG_COLUMNS)[number], string> = {
+/** PostgreSQL array types of REQUEST_LOG_COLUMNS, for `unnest`. */
+const LOG_COLUMN_TYPES: Record<(typeof REQUEST_LOG_COLUMNS)[number], string> = {
   id: 'text[]', application_id: 'text[]', consumer_id: 'text[]', unified_api: 'text[]', service_id: 'text[]',
   service_name: 'text[]', operation_id: 'text[]', operation_name: 'text[]', http_method: 'text[]', path: 'text[]',
   base_url: 'text[]', status_code: 'int[]', success: 'int[]', duration: 'float8[]', execution: 'float8[]',
@@ -84,53 +76,15 @@ const countable = (counts: ConsumerRequestCounts[]) => counts.filter((c) => stor
  */
 export async function appendRequestLogs(db: Executor, rows: RequestLogRow[], counts: ConsumerRequestCounts[], now = Date.now()): Promise<void> {
   const storable = rows.map(storableLogRow);
-  const sqlite = db.isTransaction ? undefined : sqliteHandleOf(db);
-  if (sqlite) return appendOnSqlite(db, sqlite, storable, countable(counts), now);
+  const sqlite = db.isTransaction ? undefined : sqliteLogAppenderOf(db);
+  if (sqlite) return sqlite.append(storable, countable(counts), now);
   await atomically(db, async (trx) => {
-    const columns = LOG_COLUMNS.map((column) => sql`${sql.val(storable.map((row) => row[column]))}::${sql.raw(LOG_COLUMN_TYPES[column])}`);
-    await sql`insert into request_logs (${sql.join(LOG_COLUMNS.map((c) => sql.id(c)))}) select * from unnest(${sql.join(columns)})`.execute(trx);
+    const columns = REQUEST_LOG_COLUMNS.map((column) => sql`${sql.val(storable.map((row) => row[column]))}::${sql.raw(LOG_COLUMN_TYPES[column])}`);
+    await sql`insert into request_logs (${sql.join(REQUEST_LOG_COLUMNS.map((c) => sql.id(c)))}) select * from unnest(${sql.join(columns)})`.execute(trx);
     for (const c of countable(counts)) {
       await sql`update consumers set request_count_unify = request_count_unify + ${c.unify}, request_count_proxy = request_count_proxy + ${c.proxy},
         request_count_vault = request_count_vault + ${c.vault}, request_count_updated = ${now}
         where application_id = ${c.applicationId} and consumer_id = ${c.consumerId}`.execute(trx);
-    }
-  });
-}
-
-interface SqliteLogStatements {
-  insert: BetterSqlite3.Statement<unknown[]>;
-  count: BetterSqlite3.Statement<unknown[]>;
-  append: (rows: RequestLogRow[], counts: ConsumerRequestCounts[], now: number) => void;
-}
-
-const sqliteStatements = new WeakMap<BetterSqlite3.Database, SqliteLogStatements>();
-
-/**
- * SQLite: prepared statements in one synchronous transaction, committed without waiting for the disk (logs may go
- * with a power failure; tokens are never written this way, and the next token write's commit syncs these too). Kysely's
- * one connection is held meanwhile, so no unit of work's transaction is open around these statements.
- */
-async function appendOnSqlite(db: Executor, database: BetterSqlite3.Database, rows: RequestLogRow[], counts: ConsumerRequestCounts[], now: number): Promise<void> {
-  let statements = sqliteStatements.get(database);
-  if (!statements) {
-    const insert = database.prepare(`insert into request_logs (${LOG_COLUMNS.join(', ')}) values (${LOG_COLUMNS.map((c) => `@${c}`).join(', ')})`);
-    const count = database.prepare(
-      `update consumers set request_count_unify = request_count_unify + ?, request_count_proxy = request_count_proxy + ?,
-        request_count_vault = request_count_vault + ?, request_count_updated = ? where application_id = ? and consumer_id = ?`,
-    );
-    const append = database.transaction((batch: RequestLogRow[], batchCounts: ConsumerRequestCounts[], at: number) => {
-      for (const row of batch) insert.run(row);
-      for (const c of batchCounts) count.run(c.unify, c.proxy, c.vault, at, c.applicationId, c.consumerId);
-    });
-    sqliteStatements.set(database, (statements = { insert, count, append }));
-  }
-  const { append } = statements;
-  await db.connection().execute(async () => {
-    database.pragma('synchronous = NORMAL');
-    try {
-      append(rows, counts, now);
-    } finally {
-      database.pragma('synchronous = FULL');
     }
   });
 }

@@ -148,6 +148,13 @@ export interface RequestLogsTable {
   created_at: number;
 }
 
+/** The columns of a log row, in the order the hand-written statements that append logs bind them. */
+export const REQUEST_LOG_COLUMNS = [
+  'id', 'application_id', 'consumer_id', 'unified_api', 'service_id', 'service_name', 'operation_id', 'operation_name',
+  'http_method', 'path', 'base_url', 'status_code', 'success', 'duration', 'execution', 'latency', 'error_message',
+  'source_ip', 'sandbox', 'created_at',
+] as const satisfies ReadonlyArray<keyof RequestLogsTable>;
+
 export interface OutboxTable {
   id: string;
   application_id: string;

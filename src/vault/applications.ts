@@ -159,11 +159,11 @@ export async function revokeApiKey(ctx: VaultContext, applicationId: string, key
 
 /** Returns the application the key belongs to, or null for an unknown or revoked key. */
 export async function authenticateApiKey(ctx: VaultContext, apiKey: string): Promise<string | null> {
-  const hash = ctx.keyring.hashApiKey(apiKey);
-  const cached = ctx.cache.applicationOfKey(hash);
+  // Cached by the key as presented, so a key seen before costs no HMAC; only keys that authenticated are remembered.
+  const cached = ctx.cache.applicationOfKey(apiKey);
   if (cached) return cached;
-  const applicationId = await applications.applicationOfApiKey(ctx.db, hash);
-  if (applicationId) ctx.cache.rememberKey(hash, applicationId);
+  const applicationId = await applications.applicationOfApiKey(ctx.db, ctx.keyring.hashApiKey(apiKey));
+  if (applicationId) ctx.cache.rememberKey(apiKey, applicationId);
   return applicationId;
 }
 

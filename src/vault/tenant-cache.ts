@@ -1,4 +1,5 @@
-// In-memory copy of what every request reads and rarely changes: API key → application, and enabled connectors.
+// In-memory copy of what every request reads and rarely changes: a valid API key → its application, and enabled
+// connectors.
 // Dropped whenever the store's change feed reports an application-wide change (by this process or another), and after
 // a short time to live as a safety net.
 import type { ChangeFeed } from '../store/change-feed.js';
@@ -39,14 +40,15 @@ export class TenantCache {
     this.filledAt = Date.now();
   }
 
-  applicationOfKey(hash: string): string | undefined {
+  /** The application of an API key that authenticated before (the key as presented: no HMAC on a hit). */
+  applicationOfKey(apiKey: string): string | undefined {
     this.fresh();
-    return this.apiKeys.get(hash);
+    return this.apiKeys.get(apiKey);
   }
 
-  rememberKey(hash: string, applicationId: string): void {
+  rememberKey(apiKey: string, applicationId: string): void {
     if (this.apiKeys.size >= MAX_KEYS) this.apiKeys.clear();
-    this.apiKeys.set(hash, applicationId);
+    this.apiKeys.set(apiKey, applicationId);
   }
 
   connectorsOf(applicationId: string): CachedAppConnector[] | undefined {

@@ -1,7 +1,8 @@
-// The connection unit of work: a PATCH opens a row's secrets once, and a change re-applies on top of a write that
-// another process committed between its read and its compare-and-swap.
-import BetterSqlite3 from 'better-sqlite3';
+// The connection unit of work: a PATCH opens a row's secrets once, and a write another process makes meanwhile is
+// kept, never overwritten.
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createLogger, openRuntime, type Runtime } from '../../src/runtime.js';
@@ -67,8 +68,8 @@ describe.each(backends)('connection unit of work (%s)', (backend) => {
   });
 });
 
-// SQLite only: a second writer process is a second SQLite connection on the same file (on PostgreSQL the unit of
-// work locks the row, so another writer waits for it instead).
+// SQLite only: a second writer process is a second SQLite connection on the same file. A unit of work holds SQLite's
+// write lock from its start (`begin immediate`), as PostgreSQL's row lock does, so the other writer waits for it.
 describe('connection unit of work across processes (sqlite)', () => {
   let coffer: TestCoffer;
 
@@ -79,7 +80,7 @@ describe('connection unit of work across processes (sqlite)', () => {
     await coffer?.close();
   });
 
-  it('a write committed by another process between read and compare-and-swap is kept, and the change is applied on top of it', async () => {
+  it('a write another process makes while a unit of work is open waits for it, and both changes are kept', async () => {
     const created = await fetch(`${coffer.url}${ZENDESK}`, {
       method: 'PATCH',
       headers: { ...coffer.headers('uow-consumer'), 'content-type': 'application/json' },
@@ -89,32 +90,45 @@ describe('connection unit of work across processes (sqlite)', () => {
     const { ctx } = coffer.runtime;
     const key = { applicationId: coffer.appId, consumerId: 'uow-consumer', serviceId: 'zendesk' };
     const def = ctx.catalogue.get('zendesk')!;
-    // Another process (its own SQLite connection) changes the connection the moment this unit has read it, once.
-    const elsewhere = new BetterSqlite3(path.join(coffer.dataDir, 'coffer.db'));
-    let interfered = false;
+    // Another process's connection (on a thread of its own, so its wait for the lock does not stop this one) changes
+    // the connection the moment this unit has read it.
+    const elsewhere = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const db = new (require(workerData.driver))(workerData.file, { timeout: 10000 });
+       parentPort.once('message', () => {
+         try {
+           const changed = db.prepare("update connections set metadata = ?, version = version + 1 where application_id = ? and service_id = 'zendesk'")
+             .run(JSON.stringify({ plan: 'enterprise' }), workerData.appId).changes;
+           parentPort.postMessage({ changed });
+         } catch (error) {
+           parentPort.postMessage({ error: String(error) });
+         } finally {
+           db.close();
+         }
+       });`,
+      { eval: true, workerData: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), file: path.join(coffer.dataDir, 'coffer.db'), appId: coffer.appId } },
+    );
+    const written = new Promise<{ changed?: number; error?: string }>((resolve) => elsewhere.once('message', resolve));
     let attempts = 0;
     try {
       const result = await ctx.connections.update(
         key,
-        (draft) => {
+        async (draft) => {
           attempts += 1;
-          if (!interfered) {
-            interfered = true;
-            elsewhere
-              .prepare("update connections set metadata = ?, version = version + 1 where application_id = ? and service_id = 'zendesk'")
-              .run(JSON.stringify({ plan: 'enterprise' }), coffer.appId);
-          }
+          elsewhere.postMessage('write');
+          // Long enough for the other writer to be waiting on the lock when this unit commits.
+          await new Promise((resolve) => setTimeout(resolve, 50));
           draft.enabled = false;
         },
         { sealedSettings: sealedSettings(def) },
       );
-      expect(attempts).toBe(2);
+      expect(attempts).toBe(1);
       expect(result!.record.enabled).toBe(false);
-      expect(result!.record.metadata).toEqual({ plan: 'enterprise' });
+      expect(await written).toEqual({ changed: 1 });
     } finally {
-      elsewhere.close();
+      await elsewhere.terminate();
     }
-    const stored = await ctx.connections.find(key);
+    const stored = await ctx.connections.find(key, { fresh: true });
     expect(stored!.enabled).toBe(false);
     expect(stored!.metadata).toEqual({ plan: 'enterprise' });
     expect(stored!.settings.api_key).toBe(API_KEY);
