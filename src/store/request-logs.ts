@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { sqliteLogAppenderOf, type Executor } from './database.js';
 import { REQUEST_LOG_COLUMNS, type RequestLogsTable } from './schema.js';
 import { escapeLike, like } from './like.js';
-import { withStorableCharacters } from './storable-text.js';
+import { unstorableCharacter, withStorableCharacters } from './storable-text.js';
 import { atomically } from './transaction.js';
 
 export type RequestLogRow = RequestLogsTable;
@@ -41,20 +41,27 @@ export const LOG_TEXT_LIMITS = {
 
 /** `value` as both backends store it alike: unstorable characters become U+FFFD, and it is cut to `limit` (ending "…"). */
 export function storableText(value: string, limit: number): string {
+  if (value.length <= limit && unstorableCharacter(value) === null) return value;
   let text = withStorableCharacters(value);
   // A cut between the halves of a pair would leave a lone surrogate: replace it again after cutting.
   if (text.length > limit) text = withStorableCharacters(`${text.slice(0, limit - 1)}…`);
   return text;
 }
 
-/** The row with every text value storable on both backends (see LOG_TEXT_LIMITS). */
+const LIMITED_COLUMNS = Object.entries(LOG_TEXT_LIMITS) as Array<[keyof typeof LOG_TEXT_LIMITS, number]>;
+
+/** The row with every text value storable on both backends (see LOG_TEXT_LIMITS); the row itself when it already is. */
 export function storableLogRow(row: RequestLogRow): RequestLogRow {
-  const out = { ...row };
-  for (const [column, limit] of Object.entries(LOG_TEXT_LIMITS) as Array<[keyof typeof LOG_TEXT_LIMITS, number]>) {
-    const value = out[column];
-    if (typeof value === 'string') (out as Record<string, unknown>)[column] = storableText(value, limit);
+  let out: RequestLogRow | null = null;
+  for (const [column, limit] of LIMITED_COLUMNS) {
+    const value = row[column];
+    if (typeof value !== 'string') continue;
+    const storable = storableText(value, limit);
+    if (storable === value) continue;
+    out ??= { ...row };
+    (out as unknown as Record<string, unknown>)[column] = storable;
   }
-  return out;
+  return out ?? row;
 }
 
 /** PostgreSQL array types of REQUEST_LOG_COLUMNS, for `unnest`. */
