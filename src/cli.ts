@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // `coffer`: serve, migrate, app, key, connector. Thin: parses arguments and calls vault/.
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from './config.js';
+import type { Logger } from 'pino';
+import { reportListening, superviseWorkers } from './cluster.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { ConnectorDefinitionError, loadCatalogue, loadConnectorDir } from './connectors/loader.js';
 import type { ConnectorDefinition } from './connectors/types.js';
 import { createLogger, openRuntime, type Runtime } from './runtime.js';
@@ -98,17 +101,64 @@ async function serve(values: Values): Promise<void> {
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError('--port must be a port number');
   const config = loadConfig(process.env, { port });
   const logger = createLogger(config.logLevel);
+  if (config.workers > 1 && cluster.isPrimary) return serveWithWorkers(config, logger);
   const runtime = await openRuntime(config);
-  let created: { application_id: string; api_key: string } | null = null;
-  if ((await countApplications(runtime.ctx)) === 0) created = await createApplication(runtime.ctx, { name: 'Default application' });
+  // Workers leave first-start work to the primary, which did it before forking them.
+  const firstStart = cluster.isWorker ? null : await prepareFirstStart(runtime);
   // Loaded here: the HTTP stack is a third of the start-up time of every other command.
   const { startServer } = await import('./server.js');
-  const server = await startServer(runtime, logger, { port: config.port, host: config.host });
-  const lines = [`Coffer is listening on ${runtime.ctx.publicUrl} (${runtime.store.description})`];
-  if (runtime.masterKey.created) {
+  const server = await startServer(runtime, cluster.isWorker ? logger.child({ worker: cluster.worker!.id }) : logger, { port: config.port, host: config.host });
+  if (firstStart) process.stdout.write(startupBanner(runtime.ctx.publicUrl, firstStart));
+  else reportListening(runtime.ctx.publicUrl);
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    await server.close();
+    await runtime.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+  // A worker whose primary is gone stops too, rather than serving on unsupervised.
+  if (cluster.isWorker) process.once('disconnect', shutdown);
+}
+
+interface FirstStart {
+  store: string;
+  masterKey: { created: boolean; file: string | null };
+  created: { application_id: string; api_key: string } | null;
+}
+
+/** The master key (created by openRuntime when none exists) and, on an empty database, the first application. */
+async function prepareFirstStart(runtime: Runtime): Promise<FirstStart> {
+  let created: FirstStart['created'] = null;
+  if ((await countApplications(runtime.ctx)) === 0) created = await createApplication(runtime.ctx, { name: 'Default application' });
+  return { store: runtime.store.description, masterKey: { created: runtime.masterKey.created, file: runtime.masterKey.file ?? null }, created };
+}
+
+/** The primary of `COFFER_WORKERS` > 1: first-start work once, then workers; one banner when the first one listens. */
+async function serveWithWorkers(config: Config, logger: Logger): Promise<void> {
+  const runtime = await openRuntime(config);
+  let firstStart: FirstStart;
+  try {
+    firstStart = await prepareFirstStart(runtime);
+  } finally {
+    await runtime.close();
+  }
+  superviseWorkers({
+    workers: config.workers,
+    logger: logger.child({ worker: 'primary' }),
+    onListening: (publicUrl) => process.stdout.write(startupBanner(publicUrl, firstStart, config.workers)),
+  });
+}
+
+function startupBanner(publicUrl: string, { store, masterKey, created }: FirstStart, workers = 1): string {
+  const lines = [`Coffer is listening on ${publicUrl} (${store})${workers > 1 ? ` with ${workers} workers` : ''}`];
+  if (masterKey.created) {
     lines.push(
       '',
-      `WARNING: created a master key in ${runtime.masterKey.file} (mode 0600). It encrypts every stored credential:`,
+      `WARNING: created a master key in ${masterKey.file} (mode 0600). It encrypts every stored credential:`,
       '         back it up. In production set COFFER_MASTER_KEY (or load it from a KMS) instead.',
     );
   }
@@ -121,18 +171,11 @@ async function serve(values: Values): Promise<void> {
       '  (the key is shown once; keep it somewhere safe, or make another with `npx coffer key create --app <id>`)',
       '',
       'Try it:',
-      `  curl -H "Authorization: Bearer ${created.api_key}" -H "x-apideck-app-id: ${created.application_id}" -H "x-apideck-consumer-id: test-consumer" ${runtime.ctx.publicUrl}/vault/connections`,
+      `  curl -H "Authorization: Bearer ${created.api_key}" -H "x-apideck-app-id: ${created.application_id}" -H "x-apideck-consumer-id: test-consumer" ${publicUrl}/vault/connections`,
     );
   }
-  lines.push(`API reference: ${runtime.ctx.publicUrl}/docs`);
-  process.stdout.write(lines.join('\n') + '\n');
-  const shutdown = async () => {
-    await server.close();
-    await runtime.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  lines.push(`API reference: ${publicUrl}/docs`);
+  return lines.join('\n') + '\n';
 }
 
 /** `--rate-limit`: a whole number of requests per minute; 0 or "off" clears the limit (null). */

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { normalizeHostEntry } from './connectors/url-template.js';
 
@@ -36,6 +37,22 @@ export interface Config {
   webhooks: WebhookConfig;
   rateLimits: RateLimitConfig;
   readModel: ReadModelConfig;
+  /** Processes serving the port (`node:cluster`); 1 serves from this process alone. */
+  workers: number;
+}
+
+export const MAX_WORKERS = 64;
+
+/** `COFFER_WORKERS`: a whole number from 1 to MAX_WORKERS, or `auto` for one per available CPU. */
+function workerCount(raw: string | undefined): number {
+  const text = raw?.trim().toLowerCase();
+  if (!text) return 1;
+  if (text === 'auto') return Math.min(MAX_WORKERS, os.availableParallelism());
+  const count = Number(text);
+  if (!/^\d+$/.test(text) || count < 1 || count > MAX_WORKERS) {
+    throw new ConfigError(`COFFER_WORKERS must be a whole number from 1 to ${MAX_WORKERS}, or auto (one per CPU), got "${raw}"`);
+  }
+  return count;
 }
 
 /** The in-process read model of connections (store/connection-cache.ts). */
@@ -212,5 +229,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { po
     webhooks: webhookConfig(env),
     rateLimits: rateLimitConfig(env),
     readModel: readModelConfig(env),
+    workers: workerCount(env.COFFER_WORKERS),
   };
 }

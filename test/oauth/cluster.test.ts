@@ -12,46 +12,9 @@ import { resolveIntegration } from '../../src/vault/integrations.js';
 import { backends, dropSchema, editConnections, postgresUrlWithSchema, startCoffer, type TestCoffer } from '../support/coffer.js';
 import { followRedirects, LOCAL_PROVIDER_ENV, startProvider, tempDir, type TestProvider } from '../support/oidc.js';
 import { cliChildren, runCli, serveCli, stopCli } from '../support/cli.js';
-
-const APP_REDIRECT = 'https://app.example/done';
-const BURST = 200;
+import { APP_REDIRECT, BURST, burst, connect, refreshCount, resetCounts } from '../support/refresh-burst.js';
 
 type Headers = Record<string, string>;
-
-function resetCounts(provider: TestProvider): void {
-  for (const key of Object.keys(provider.tokenRequests)) delete provider.tokenRequests[key];
-}
-
-const refreshCount = (provider: TestProvider) => provider.tokenRequests.refresh_token ?? 0;
-
-/** Connects `consumerId` with the real authorization-code flow through `baseUrl`; returns its first access token. */
-async function connect(baseUrl: string, serviceId: string, headers: Headers): Promise<string> {
-  const before = await (await fetch(`${baseUrl}/vault/connections/crm/${serviceId}`, { headers })).json();
-  expect(before.data.state).toBe('available');
-  const authorizeUrl = `${before.data.authorize_url}&redirect_uri=${encodeURIComponent(APP_REDIRECT)}`;
-  const result = await followRedirects(authorizeUrl, (url) => url.origin === 'https://app.example');
-  expect(result.url.toString(), result.body).toBe(APP_REDIRECT);
-  const after = await (await fetch(`${baseUrl}/vault/connections/crm/${serviceId}`, { headers })).json();
-  expect(after.data.state).toBe('callable');
-  const creds = await (await fetch(`${baseUrl}/vault/connections/crm/${serviceId}/credentials`, { headers })).json();
-  expect(creds.data.access_token).toEqual(expect.any(String));
-  return creds.data.access_token as string;
-}
-
-/** `BURST` concurrent `GET …/credentials`, spread evenly over `baseUrls`; every one must answer 200 with one token. */
-async function burst(baseUrls: string[], serviceId: string, headers: Headers): Promise<string> {
-  const responses = await Promise.all(
-    Array.from({ length: BURST }, async (_, i) => {
-      const res = await fetch(`${baseUrls[i % baseUrls.length]}/vault/connections/crm/${serviceId}/credentials`, { headers });
-      return { status: res.status, body: await res.json() };
-    }),
-  );
-  const failures = responses.filter((r) => r.status !== 200);
-  expect(failures.length, JSON.stringify(failures.slice(0, 3))).toBe(0);
-  const tokens = new Set(responses.map((r) => r.body.data.access_token as string));
-  expect([...tokens]).toHaveLength(1);
-  return [...tokens][0];
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // 1. Two `coffer serve` processes on one PostgreSQL schema.
