@@ -20,7 +20,10 @@
 // Then the proxy scenario (bench/proxy.mjs): a loopback provider API measured directly, through nginx `proxy_pass`
 // (when nginx is on PATH) and through Coffer's `GET /proxy`; goal: Coffer ≥ 0.6 × nginx req/s.
 //
-//   BENCH_ONLY          comma list of scenarios to run: vault, proxy, storm (default: all)
+//   BENCH_ONLY          comma list of scenarios to run: vault, proxy, storm, scale (default: vault,proxy,storm)
+//
+// `scale` (bench/scale.mjs) runs only when named: it seeds 1 000 and then 1 000 000 connections per backend
+// (BENCH_SCALE_SMALL / BENCH_SCALE_LARGE) and measures reads and list pages at both sizes, RSS and cold start.
 //
 // Results go to stdout (tables) and bench/results/latest.json. Exit code 1 if any run saw a non-2xx or an error, or
 // the refresh storm FAILED (refreshes ≠ 1, errors, more than one token, or a set-up error).
@@ -35,6 +38,7 @@ import pg from 'pg';
 import { stopChild } from './stop-child.mjs';
 import { printStormTable, runRefreshStorm, STORM_CALLS, STORM_INSTANCES } from './refresh-storm.mjs';
 import { printProxyTable, PROXY_GOAL_RATIO, runProxyBench } from './proxy.mjs';
+import { printScaleTable, runScaleBench, SCALE_GOALS } from './scale.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const resultsDir = path.join(here, 'results');
@@ -56,7 +60,7 @@ const WARMUP = 2;
 const CONNECTIONS = Math.round(positiveNumber('BENCH_CONNECTIONS', 50));
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'vault,proxy,storm').split(',').map((s) => s.trim()).filter(Boolean));
-for (const name of ONLY) if (!['vault', 'proxy', 'storm'].includes(name)) throw new Error(`BENCH_ONLY takes vault, proxy, storm; got "${name}"`);
+for (const name of ONLY) if (!['vault', 'proxy', 'storm', 'scale'].includes(name)) throw new Error(`BENCH_ONLY takes vault, proxy, storm, scale; got "${name}"`);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Child processes: started with a piped stdin (they exit when it closes), always stopped, even on errors.
@@ -68,7 +72,7 @@ function track(child) {
   child.once('exit', () => children.delete(child));
 }
 
-function startChild(name, script, env = {}, { profile = false } = {}) {
+function startChild(name, script, env = {}, { profile = false, readyTimeoutMs = 60_000 } = {}) {
   const execArgv = [];
   if (profile) {
     const dir = path.join(resultsDir, 'profiles');
@@ -85,7 +89,7 @@ function startChild(name, script, env = {}, { profile = false } = {}) {
   return new Promise((resolve, reject) => {
     const lines = readline.createInterface({ input: child.stdout });
     let ready = false;
-    const timer = setTimeout(() => fail(new Error(`${name}: no ready line within 60 s`)), 60_000);
+    const timer = setTimeout(() => fail(new Error(`${name}: no ready line within ${readyTimeoutMs / 1000} s`)), readyTimeoutMs);
     function fail(error) {
       if (ready) return;
       ready = true;
@@ -190,8 +194,9 @@ async function sample(url, headers, check) {
   if (problem) throw new Error(`sample request to ${url} failed the check (${problem}): ${text.slice(0, 500)}`);
 }
 
-async function cannon(url, headers, duration) {
-  const result = await autocannon({ url, headers, connections: CONNECTIONS, duration, pipelining: 1 });
+/** `requests`: autocannon's request list, for runs whose every request differs (the scale scenario's random ids). */
+async function cannon(url, headers, duration, requests = undefined) {
+  const result = await autocannon({ url, headers, connections: CONNECTIONS, duration, pipelining: 1, ...(requests ? { requests } : {}) });
   return {
     reqPerSecMean: result.requests.average,
     reqPerSecStddev: result.requests.stddev,
@@ -221,12 +226,12 @@ function cpuSeconds(pid) {
 }
 
 /** `pid`: the measured server's process, for its CPU time per request. */
-async function measure(scenario, backend, url, headers, pid = null) {
+async function measure(scenario, backend, url, headers, pid = null, requests = undefined) {
   process.stderr.write(`[bench] ${scenario} (${backend}): ${WARMUP} s warm-up…\n`);
-  const warmup = await cannon(url, headers, WARMUP);
+  const warmup = await cannon(url, headers, WARMUP, requests);
   process.stderr.write(`[bench] ${scenario} (${backend}): ${DURATION} s measured run…\n`);
   const cpuBefore = pid === null ? null : cpuSeconds(pid);
-  const run = await cannon(url, headers, DURATION);
+  const run = await cannon(url, headers, DURATION, requests);
   const cpuAfter = pid === null ? null : cpuSeconds(pid);
   const cpuMicrosPerRequest = cpuBefore === null || cpuAfter === null || !run.totalRequests ? null : ((cpuAfter - cpuBefore) * 1e6) / run.totalRequests;
   process.stderr.write(`[bench] ${scenario} (${backend}): ${run.reqPerSecMean.toFixed(0)} req/s, p99 ${run.latencyP99Ms} ms, non-2xx ${run.non2xx}\n`);
@@ -336,6 +341,16 @@ async function main() {
     }
   }
 
+  // Scale (only when asked for: seeding a million rows per backend takes minutes).
+  let scale = { ran: false };
+  if (ONLY.has('scale')) {
+    const results = await runScaleBench(postgres.url, { startChild, stopChild, measure });
+    console.log('');
+    console.log('Scale — random reads and list pages with a small and a large seeded store');
+    const verdicts = printScaleTable(results);
+    scale = { ran: true, goals: SCALE_GOALS, verdicts, results: results.map(({ backend, small, large }) => ({ backend, small: { ...small, rows: small.rows.map(({ url, ...r }) => r) }, large: { ...large, rows: large.rows.map(({ url, ...r }) => r) } })) };
+  }
+
   // Refresh storm (PostgreSQL only).
   console.log('');
   let storm = { ran: false, reason: 'not selected (BENCH_ONLY)' };
@@ -357,7 +372,7 @@ async function main() {
     }
   }
 
-  const failures = [...rows, ...(proxy.rows ?? [])].filter((r) => r.non2xx > 0 || r.errors > 0 || r.timeouts > 0 || r.warmup.non2xx > 0 || r.warmup.errors > 0);
+  const failures = [...rows, ...(proxy.rows ?? []), ...(scale.results ?? []).flatMap((r) => [...r.small.rows, ...r.large.rows])].filter((r) => r.non2xx > 0 || r.errors > 0 || r.timeouts > 0 || r.warmup.non2xx > 0 || r.warmup.errors > 0);
   const report = {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
@@ -379,6 +394,7 @@ async function main() {
     postgres: postgres.url ? { ran: true, url: redactUrl(postgres.url) } : { ran: false, reason: postgres.note },
     results: rows.map(({ url, ...rest }) => ({ ...rest, path: new URL(url).pathname })),
     refreshStorm: storm,
+    scale,
     failed: failures.length > 0 || Boolean(storm.failed),
   };
   fs.mkdirSync(resultsDir, { recursive: true });

@@ -68,7 +68,8 @@ const shutdown = stopWith('serve-coffer', () => [
   ['server close', () => server?.close()],
   ['store close', () => runtime?.close()],
   ['drop schema', () => dropSchema(pgBase, schema)],
-  ['remove data dir', () => fs.rmSync(dataDir, { recursive: true, force: true })],
+  // BENCH_KEEP_DATA=1: the caller starts a server on it afterwards (cold start) and removes it itself.
+  ['remove data dir', () => process.env.BENCH_KEEP_DATA !== '1' && fs.rmSync(dataDir, { recursive: true, force: true })],
   ['remove connectors dir', () => connectorsDir && fs.rmSync(connectorsDir, { recursive: true, force: true })],
 ]);
 
@@ -151,9 +152,16 @@ try {
     if (stored.status !== 200) throw new Error(`storing the bench-proxy connection answered ${stored.status}: ${text}`);
   }
 
+  // The scale scenario (bench/scale.mjs): a large population besides the `bench` consumer.
+  const seedCount = Number(process.env.BENCH_SEED_CONNECTIONS ?? 0);
+  const seeded = seedCount > 0 ? await (await import('./seed-scale.mjs')).seedScale(runtime, app.application_id, seedCount) : null;
+
   process.stdout.write(
     JSON.stringify({
       ready: true,
+      seeded,
+      dataDir,
+      masterKey: config.masterKey,
       pid: process.pid,
       backend,
       url: server.url,

@@ -25,6 +25,8 @@ export class Keyring {
   /** The same key, imported once: every authenticated request hashes its API key with it. */
   private readonly apiKeyHmacKeyObject: crypto.KeyObject;
   readonly sessionSigningKey: Uint8Array;
+  /** The same key for node:crypto, which signs the links in connection views (crypto/compact-jws.ts). */
+  readonly sessionSigningKeyObject: crypto.KeyObject;
   /** Signs the Management API tokens of the Flows Vault API (never accepted as session tokens, nor the reverse). */
   readonly flowsManagementKey: Uint8Array;
 
@@ -36,6 +38,7 @@ export class Keyring {
     this.apiKeyHmacKey = derive(this.activeMaster.key, 'api-key-hmac');
     this.apiKeyHmacKeyObject = crypto.createSecretKey(this.apiKeyHmacKey);
     this.sessionSigningKey = derive(this.activeMaster.key, 'session-jwt');
+    this.sessionSigningKeyObject = crypto.createSecretKey(this.sessionSigningKey);
     this.flowsManagementKey = derive(this.activeMaster.key, 'flows-management-jwt');
   }
 

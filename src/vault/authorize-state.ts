@@ -1,7 +1,8 @@
 // The `state` inside `authorize_url`/`revoke_url`: signed by Coffer, bound to application, consumer, connector and
 // the one flow it was issued for, short-lived, and single-use (its `jti` is recorded when a flow starts).
 import crypto from 'node:crypto';
-import { jwtVerify, SignJWT } from 'jose';
+import { jwtVerify } from 'jose';
+import { signHs256 } from '../crypto/compact-jws.js';
 import type { Keyring } from '../crypto/keyring.js';
 
 export const AUTHORIZE_STATE_AUDIENCE = 'coffer:authorize';
@@ -25,7 +26,8 @@ export interface AuthorizeStateClaims {
 }
 
 export async function signAuthorizeState(keyring: Keyring, claims: AuthorizeStateClaims): Promise<string> {
-  return new SignJWT({
+  const now = Math.floor(Date.now() / 1000);
+  return signHs256(keyring.sessionSigningKeyObject, {
     use: claims.use,
     app: claims.applicationId,
     con: claims.consumerId,
@@ -34,13 +36,11 @@ export async function signAuthorizeState(keyring: Keyring, claims: AuthorizeStat
     ...(claims.redirectUri ? { ru: claims.redirectUri } : {}),
     ...(claims.firstOnly ? { first: true } : {}),
     ...(claims.browserBinding === false ? { bb: false } : {}),
-  })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setAudience(AUTHORIZE_STATE_AUDIENCE)
-    .setJti(crypto.randomBytes(12).toString('base64url'))
-    .setIssuedAt()
-    .setExpirationTime(`${STATE_TTL_SECONDS}s`)
-    .sign(keyring.sessionSigningKey);
+    aud: AUTHORIZE_STATE_AUDIENCE,
+    jti: crypto.randomBytes(12).toString('base64url'),
+    iat: now,
+    exp: now + STATE_TTL_SECONDS,
+  });
 }
 
 /** Returns the claims, or null for a state that is forged, tampered with or expired. */
