@@ -7,9 +7,10 @@
 // Goal: Coffer's req/s ≥ 0.6 × nginx's.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import net from 'node:net';
+import { freePort } from '../scripts/child-server.mjs';
 
 export const PROXY_GOAL_RATIO = 0.6;
 const TOKEN = 'bench-upstream-token';
@@ -22,13 +23,6 @@ function nginxBinary() {
   return null;
 }
 
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function waitForPort(port, child, timeoutMs = 10_000) {
   const deadline = Date.now() + timeoutMs;

@@ -12,13 +12,12 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { dropSchema } from '../scripts/child-server.mjs';
+import { dropSchema, freePort } from '../scripts/child-server.mjs';
 import { stopChild } from './stop-child.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -243,13 +242,6 @@ function cli(args, env, register) {
   });
 }
 
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /**
  * `coffer serve --port N`; resolves once its banner is complete. stdin is a pipe so bench/run.mjs's stopChild (which

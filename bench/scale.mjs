@@ -9,9 +9,9 @@
 // start ≤ 1 s.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../scripts/child-server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SMALL = Number(process.env.BENCH_SCALE_SMALL ?? 1_000);
@@ -29,13 +29,6 @@ function rssMb(pid) {
   }
 }
 
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Milliseconds from spawning `coffer serve` on the seeded data dir to the first 200 from /ready. */
 async function coldStart(dataDir, masterKey) {

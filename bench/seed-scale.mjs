@@ -3,7 +3,7 @@
 // keyring (bound to its row, so each is sealed anew) and written with the store's bulk inserts.
 import { encodeConnection } from '../dist/store/connection-record.js';
 import { insertConnections, insertConsumers } from '../dist/store/bulk-load.js';
-import { searchText } from '../dist/store/consumers.js';
+import { newConsumerRow } from '../dist/store/consumers.js';
 import { blankConnection, sealedSettings } from '../dist/vault/connection-mutation.js';
 
 export const SCALE_SERVICES = 10;
@@ -28,18 +28,7 @@ export async function seedScale(runtime, applicationId, connections) {
     const ids = Array.from({ length: Math.min(CONSUMERS_PER_BATCH, consumerCount - first) }, (_, i) => `scale-${first + i}`);
     await insertConsumers(
       db,
-      ids.map((consumerId) => ({
-        application_id: applicationId,
-        consumer_id: consumerId,
-        metadata: '{}',
-        search_text: searchText(consumerId, {}),
-        request_count_unify: 0,
-        request_count_proxy: 0,
-        request_count_vault: 0,
-        request_count_updated: null,
-        created_at: now,
-        updated_at: now,
-      })),
+      ids.map((consumerId) => newConsumerRow(applicationId, consumerId, {}, now)),
     );
     const rows = [];
     for (const consumerId of ids) {

@@ -1,5 +1,6 @@
 // What the child servers of bench/ and fuzz/ share: they clean up after themselves (data dir, PostgreSQL schema)
-// however they are stopped — a signal, or the parent closing their stdin.
+// however they are stopped — a signal, or the parent closing their stdin — and a free port to start one on.
+import net from 'node:net';
 import pg from 'pg';
 
 export async function dropSchema(baseUrl, schema) {
@@ -40,4 +41,13 @@ export function stopWith(label, steps) {
   process.stdin.on('error', () => void shutdown(0));
   process.stdin.resume();
   return shutdown;
+}
+
+/** A port nothing listens on at the moment of asking (127.0.0.1), for a child server told which port to take. */
+export async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(() => resolve()));
+  return port;
 }

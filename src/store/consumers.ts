@@ -1,6 +1,6 @@
 // The consumers repository: one row per (application, consumer), listed, read, updated and deleted with what it owns.
 import { insertEvents, type OutboxRow } from './outbox.js';
-import type { Selectable, Transaction } from 'kysely';
+import type { Insertable, Selectable, Transaction } from 'kysely';
 import { readJson, type Executor } from './database.js';
 import type { ConnectionsTable, ConsumersTable, Database } from './schema.js';
 import { escapeLike, like } from './like.js';
@@ -22,6 +22,22 @@ export function searchText(consumerId: string, metadata: ConsumerMetadata): stri
 }
 
 /** Creates the consumer if missing; when `metadata` is given it replaces the stored metadata. */
+/** A consumer's row as first written: no requests counted yet. */
+export function newConsumerRow(applicationId: string, consumerId: string, metadata: ConsumerMetadata, now: number): Insertable<ConsumersTable> {
+  return {
+    application_id: applicationId,
+    consumer_id: consumerId,
+    metadata: JSON.stringify(metadata),
+    search_text: searchText(consumerId, metadata),
+    request_count_unify: 0,
+    request_count_proxy: 0,
+    request_count_vault: 0,
+    request_count_updated: null,
+    created_at: now,
+    updated_at: now,
+  };
+}
+
 export async function upsertConsumer(db: Executor, applicationId: string, consumerId: string, metadata?: ConsumerMetadata): Promise<void> {
   const now = Date.now();
   const existing = await db
@@ -31,21 +47,9 @@ export async function upsertConsumer(db: Executor, applicationId: string, consum
     .where('consumer_id', '=', consumerId)
     .executeTakeFirst();
   if (!existing) {
-    const meta = metadata ?? {};
     await db
       .insertInto('consumers')
-      .values({
-        application_id: applicationId,
-        consumer_id: consumerId,
-        metadata: JSON.stringify(meta),
-        search_text: searchText(consumerId, meta),
-        request_count_unify: 0,
-        request_count_proxy: 0,
-        request_count_vault: 0,
-        request_count_updated: null,
-        created_at: now,
-        updated_at: now,
-      })
+      .values(newConsumerRow(applicationId, consumerId, metadata ?? {}, now))
       .onConflict((oc) => oc.columns(['application_id', 'consumer_id']).doNothing())
       .execute();
     return;

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertConnections, insertConsumers } from '../../src/store/bulk-load.js';
 import { encodeConnection } from '../../src/store/connection-record.js';
-import { searchText } from '../../src/store/consumers.js';
+import { newConsumerRow } from '../../src/store/consumers.js';
 import { blankConnection, sealedSettings } from '../../src/vault/connection-mutation.js';
 import { backends, startCoffer, type TestCoffer } from '../support/coffer.js';
 
@@ -25,10 +25,7 @@ describe.each(backends)('bulk load (%s)', (backend) => {
     const ids = Array.from({ length: 1_500 }, (_, i) => `bulk-${String(i).padStart(4, '0')}`);
     await insertConsumers(
       store.db,
-      ids.map((consumerId) => ({
-        application_id: coffer.appId, consumer_id: consumerId, metadata: '{}', search_text: searchText(consumerId, {}),
-        request_count_unify: 0, request_count_proxy: 0, request_count_vault: 0, request_count_updated: null, created_at: now, updated_at: now,
-      })),
+      ids.map((consumerId) => newConsumerRow(coffer.appId, consumerId, {}, now)),
     );
     const rows = [];
     for (const consumerId of ids) {
