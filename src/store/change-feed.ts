@@ -122,8 +122,13 @@ export function sqliteChangeFeed(reader: () => BetterSqlite3.Database, writer: B
   };
 }
 
-/** How long a writer waits for its own notification before answering anyway (the listener may be reconnecting). */
-const ECHO_WAIT_MS = 250;
+/**
+ * How long after its commit a writer waits for its own notification before answering anyway (the listener may be
+ * reconnecting). Counted from the commit, not from the NOTIFY: a slow transaction must not use the wait up.
+ */
+const ECHO_WAIT_MS = 1_000;
+/** An echo whose transaction rolled back never comes: its waiter is forgotten after this long. */
+const ORPHAN_ECHO_MS = 60_000;
 /** NOTIFY payloads are limited to 8000 bytes; a scope that does not fit is published as its whole application. */
 const MAX_PAYLOAD_BYTES = 7_000;
 
@@ -166,17 +171,25 @@ export function postgresChangeFeed(connectionString: string, options: string | u
   };
   connecting = connect().catch(() => undefined);
 
-  const heard = (echo: string) =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        echoes.delete(echo);
-        resolve();
-      };
-      const timer = setTimeout(done, ECHO_WAIT_MS);
-      timer.unref();
-      echoes.set(echo, done);
+  /** Registers a waiter for `echo`; `within(ms)` resolves when it is heard or `ms` have passed, whichever is first. */
+  const heard = (echo: string) => {
+    let resolveHeard!: () => void;
+    const arrived = new Promise<void>((resolve) => (resolveHeard = resolve));
+    const forget = setTimeout(() => echoes.delete(echo), ORPHAN_ECHO_MS);
+    forget.unref();
+    echoes.set(echo, () => {
+      clearTimeout(forget);
+      echoes.delete(echo);
+      resolveHeard();
     });
+    return {
+      within: (ms: number) => {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+        return Promise.race([arrived, timeout]).finally(() => clearTimeout(timer));
+      },
+    };
+  };
 
   return {
     catchUp() {
@@ -192,7 +205,7 @@ export function postgresChangeFeed(connectionString: string, options: string | u
       await sql`select pg_notify(${channel}, ${payload})`.execute(db);
       await afterCommit(db, async () => {
         listeners.emit(scope);
-        await echoed;
+        await echoed?.within(ECHO_WAIT_MS);
       });
     },
     async close() {
