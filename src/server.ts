@@ -20,7 +20,12 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(runtime: Runtime, logger: Logger, listen: { port: number; host: string }): Promise<RunningServer> {
+export interface ServeOptions {
+  /** False: every request through fastify's whole pipeline (see http/hot-reads.ts). Default true. */
+  hotReads?: boolean;
+}
+
+export async function startServer(runtime: Runtime, logger: Logger, listen: { port: number; host: string }, serve: ServeOptions = {}): Promise<RunningServer> {
   const logs = new LogWriter(runtime.store.db, logger);
   const refresher = new RefreshCoordinator(runtime.ctx);
   const webhooks = new WebhookDispatcher(runtime.ctx, runtime.config.webhooks, logger);
@@ -37,6 +42,7 @@ export async function startServer(runtime: Runtime, logger: Logger, listen: { po
     forwarder,
     proxyTimeoutMs: runtime.config.proxyTimeoutMs,
     rateLimits: runtime.config.rateLimits,
+    hotReads: serve.hotReads,
   });
   await app.listen({ port: listen.port, host: listen.host });
   const address = app.server.address();

@@ -5,7 +5,6 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Logger } from 'pino';
 import type { Store } from '../store/database.js';
 import type { VaultContext } from '../vault/context.js';
 import type { LogWriter } from '../vault/logs.js';
@@ -15,9 +14,11 @@ import { boundRequest, MAX_BODY_BYTES, parseJsonBody, ROUTER_MAX_PARAM_LENGTH } 
 import { enforceSessionPolicy } from './session-policy.js';
 import { openApiDocument } from './openapi.js';
 import { parseQuery } from './querystring.js';
-import { recordApiCall } from './request-log.js';
-import { connectionRoutes } from './routes/connections.js';
-import { oauthRoutes } from './routes/oauth.js';
+import { answeredCallOf, answeredCallRecorder, type AccessLog } from './request-log.js';
+import { hotReadHandler, requestIdGenerator } from './hot-reads.js';
+import http from 'node:http';
+import { connectionReadRoute, connectionRoutes } from './routes/connections.js';
+import { credentialsReadRoute, oauthRoutes } from './routes/oauth.js';
 import type { RefreshCoordinator } from '../oauth/refresh.js';
 import { consumerRoutes } from './routes/consumers.js';
 import { customMappingRoutes } from './routes/custom-mappings.js';
@@ -49,6 +50,8 @@ export interface AppOptions {
   forwarder: Forwarder;
   proxyTimeoutMs: number;
   rateLimits: RateLimitConfig;
+  /** False: every request goes through fastify's pipeline (tests compare both paths). Default true. */
+  hotReads?: boolean;
 }
 
 export const CORS_HEADERS = [
@@ -68,16 +71,24 @@ export const CORS_HEADERS = [
   'X-APIDECK-FOLLOW-REDIRECTS',
 ];
 
-/** Paths that carry a secret in the URL itself are logged without it. */
-function loggablePath(url: string): string {
-  const query = url.indexOf('?');
-  const path = query === -1 ? url : url.slice(0, query);
-  return path.startsWith('/session/') ? path.replace(/^\/session\/[^/]+/, '/session/<token>') : path;
-}
-
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { ctx, store, logs, logger } = options;
+  // Set once the rate limiters exist (below); until then every request goes through fastify.
+  let hotReads: ReturnType<typeof hotReadHandler> | null = null;
+  let closing = false;
+  const nextRequestId = requestIdGenerator();
   const app = Fastify({
+    genReqId: nextRequestId,
+    // fastify's own server, with the hot reads (hot-reads.ts) answered ahead of its pipeline.
+    serverFactory: (handler, serverOptions) => {
+      const server = http.createServer((req, res) => (hotReads ? hotReads(req, res, () => handler(req, res)) : handler(req, res)));
+      // What fastify sets on a server it creates itself (its defaults, resolved into these options).
+      const timeouts = serverOptions as unknown as { keepAliveTimeout: number; requestTimeout: number; connectionTimeout: number };
+      server.keepAliveTimeout = timeouts.keepAliveTimeout;
+      server.requestTimeout = timeouts.requestTimeout;
+      server.setTimeout(timeouts.connectionTimeout);
+      return server;
+    },
     loggerInstance: logger,
     // Fastify's own request lines would carry session tokens from /session/<token> URLs; ours strip them.
     logController: new LogController({ disableRequestLogging: true }),
@@ -146,22 +157,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // After authentication, so a refused request is still logged for its application (with storable values).
   app.addHook('onRequest', boundRequest);
   app.addHook('preHandler', enforceSessionPolicy(ctx));
-  const accessLog = app.log as FastifyBaseLogger & Pick<Logger, 'isLevelEnabled'>;
-  // The public URL is settled once the server listens (server.ts), after the app is built.
-  let publicUrl = '';
-  let publicHost = '';
-  app.addHook('onResponse', async (request, reply) => {
-    if (ctx.publicUrl !== publicUrl) publicHost = new URL((publicUrl = ctx.publicUrl)).host;
-    recordApiCall(logs, publicHost, request, reply);
-    if (accessLog.isLevelEnabled('info')) {
-      const trace = request.proxyTrace;
-      const ms = Math.round(reply.elapsedTime);
-      const line = trace
-        ? { reqId: request.id, method: request.method, path: loggablePath(request.url), status: reply.statusCode, ms, unified_api: 'proxy', service_id: trace.serviceId, upstream_ms: Math.round(trace.upstreamMs), latency_ms: Math.round(Math.max(0, reply.elapsedTime - trace.upstreamMs)) }
-        : { reqId: request.id, method: request.method, path: loggablePath(request.url), status: reply.statusCode, ms };
-      accessLog.info(line, 'request');
-    }
-    options.onResponse?.();
+  const record = answeredCallRecorder(ctx, logs, app.log as AccessLog, options.onResponse);
+  app.addHook('onResponse', async (request, reply) => record(answeredCallOf(request, reply)));
+  app.addHook('preClose', async () => {
+    closing = true;
   });
 
   await app.register(systemRoutes(store));
@@ -177,5 +176,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(flowsVaultRoutes(ctx, limits), { prefix: '/api/v2' });
   await app.register(proxyRoutes(options.forwarder, { maxTimeoutMs: options.proxyTimeoutMs }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  if (options.hotReads !== false) {
+    hotReads = hotReadHandler({
+      ctx,
+      limits,
+      connection: connectionReadRoute(ctx),
+      credentials: credentialsReadRoute(ctx, options.refresher),
+      // What @fastify/cors puts on an answer to a request without Origin (the hot path takes no other).
+      commonHeaders: { vary: 'Origin', 'access-control-expose-headers': corsOptions.exposedHeaders.join(', ') },
+      nextRequestId,
+      record,
+      log: app.log,
+      closing: () => closing,
+    });
+  }
   return app;
 }

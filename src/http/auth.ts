@@ -1,5 +1,6 @@
 // Who is calling: an application's API key (+ x-apideck-app-id) or a session JWT scoped to one consumer.
 import type { FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
 import { authenticateApiKey } from '../vault/applications.js';
 import type { VaultContext } from '../vault/context.js';
 import { forbidden, unauthorized, VaultError } from '../vault/errors.js';
@@ -38,8 +39,8 @@ export function bearerToken(authorization: string | null | undefined): string | 
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
-function header(request: FastifyRequest, name: string): string | null {
-  const value = request.headers[name];
+function header(headers: IncomingHttpHeaders, name: string): string | null {
+  const value = headers[name];
   const text = Array.isArray(value) ? value[0] : value;
   return text?.trim() || null;
 }
@@ -49,23 +50,25 @@ export function requiresAuthentication(request: FastifyRequest): boolean {
   return !request.url.startsWith('/api/v2/') && (request.routeOptions.config.access ?? 'public') !== 'public';
 }
 
-export async function authenticate(ctx: VaultContext, request: FastifyRequest): Promise<void> {
-  if (!requiresAuthentication(request)) return;
-  const config = request.routeOptions.config;
-  const access = config.access ?? 'public';
-  const authorization = header(request, 'authorization');
+/** Whether the caller presents a session JWT rather than an API key. */
+export function presentsSession(headers: IncomingHttpHeaders, token: string): boolean {
+  return header(headers, 'x-apideck-auth-type')?.toLowerCase() === 'jwt' || JWT_SHAPE.test(token);
+}
+
+/** The caller of a route with this access, from the request's headers; throws the 400/401/403 to answer otherwise. */
+export async function authenticateCaller(ctx: VaultContext, headers: IncomingHttpHeaders, access: Access, sessionAllowed: boolean): Promise<Caller> {
+  const authorization = header(headers, 'authorization');
   if (!authorization) throw unauthorized('Missing authentication');
   const token = bearerToken(authorization);
   if (!token) throw unauthorized('Authorization must be "Bearer <API key>"');
-  const appId = header(request, 'x-apideck-app-id');
-  const consumerId = header(request, 'x-apideck-consumer-id');
-  const isSession = header(request, 'x-apideck-auth-type')?.toLowerCase() === 'jwt' || JWT_SHAPE.test(token);
+  const appId = header(headers, 'x-apideck-app-id');
+  const consumerId = header(headers, 'x-apideck-consumer-id');
 
   let caller: Caller;
-  if (isSession) {
+  if (presentsSession(headers, token)) {
     const session = await verifySession(ctx, token);
     if (appId && appId !== session.application_id) throw unauthorized('The session token was issued for another application');
-    if (!config.sessionAllowed) throw forbidden('A session token cannot call this endpoint; use an API key');
+    if (!sessionAllowed) throw forbidden('A session token cannot call this endpoint; use an API key');
     if (consumerId && consumerId !== session.consumer_id) throw forbidden('The session token is scoped to another consumer');
     caller = { applicationId: session.application_id, consumerId: session.consumer_id, via: 'session', session };
   } else {
@@ -77,7 +80,13 @@ export async function authenticate(ctx: VaultContext, request: FastifyRequest): 
     caller = { applicationId: owner, consumerId: access === 'app' ? null : consumerId, via: 'api_key' };
   }
   if (access === 'consumer' && !caller.consumerId) throw missingHeader('x-apideck-consumer-id');
-  request.caller = caller;
+  return caller;
+}
+
+export async function authenticate(ctx: VaultContext, request: FastifyRequest): Promise<void> {
+  if (!requiresAuthentication(request)) return;
+  const config = request.routeOptions.config;
+  request.caller = await authenticateCaller(ctx, request.headers, config.access ?? 'public', Boolean(config.sessionAllowed));
 }
 
 /** For handlers of `consumer` routes: the consumer the call is scoped to, and what a session says of its links and flows. */

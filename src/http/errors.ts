@@ -1,5 +1,5 @@
 // Every failure leaves as Apideck's error envelope with a 4xx where the caller can fix it.
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { auth0ErrorBody } from './auth0-errors.js';
 import { MAX_ID_LENGTH } from './input-bounds.js';
 import { VersionConflictError } from '../store/connections.js';
@@ -25,33 +25,40 @@ function validationDetail(error: FastifyError): { message: string; detail: unkno
   return { message: `Invalid ${where}: ${field} ${first.message ?? 'is invalid'}`, detail: { invalid: [{ [field]: first.message ?? 'invalid' }] } };
 }
 
+export interface ErrorAnswer {
+  status: number;
+  body: ReturnType<typeof errorBody>;
+  headers?: Record<string, string>;
+}
+
+/** The answer to a failed request; what the caller cannot fix is logged. */
+export function errorAnswer(error: FastifyError, log: FastifyBaseLogger): ErrorAnswer {
+  if (error instanceof VaultError) return { status: error.statusCode, body: errorBody(error.statusCode, error.typeName, error.message, error.detail) };
+  if (error.validation) {
+    const { message, detail } = validationDetail(error);
+    return { status: 400, body: errorBody(400, 'RequestValidationError', message, detail) };
+  }
+  const status = error.statusCode ?? 500;
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, body: errorBody(413, 'RequestTooLargeError', 'Request body is larger than 1 MiB') };
+  if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return { status: 415, body: errorBody(415, 'UnsupportedMediaTypeError', 'Send request bodies as application/json') };
+  if (status >= 400 && status < 500) {
+    const typeName = error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? 'RequestValidationError' : 'BadRequestError';
+    return { status, body: errorBody(status, typeName, error.message.replace(/^Body is not valid JSON.*$/, 'Body is not valid JSON')) };
+  }
+  if (error instanceof VersionConflictError) return { status: 409, body: errorBody(409, 'ConflictError', error.message, error.message) };
+  if (isStoreBusy(error)) {
+    log.warn({ err: error }, 'database busy');
+    return { status: 503, body: errorBody(503, 'ServiceUnavailableError', 'The database is busy; retry shortly'), headers: { 'retry-after': '1' } };
+  }
+  log.error({ err: error }, 'unhandled error');
+  return { status: 500, body: errorBody(500, 'UnexpectedError', 'An unexpected error occurred', 'An unexpected error occurred; see the server log') };
+}
+
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply) => {
-    if (error instanceof VaultError) {
-      return reply.code(error.statusCode).send(errorBody(error.statusCode, error.typeName, error.message, error.detail));
-    }
-    if (error.validation) {
-      const { message, detail } = validationDetail(error);
-      return reply.code(400).send(errorBody(400, 'RequestValidationError', message, detail));
-    }
-    const status = error.statusCode ?? 500;
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply.code(413).send(errorBody(413, 'RequestTooLargeError', 'Request body is larger than 1 MiB'));
-    }
-    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return reply.code(415).send(errorBody(415, 'UnsupportedMediaTypeError', 'Send request bodies as application/json'));
-    }
-    if (status >= 400 && status < 500) {
-      const typeName = error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? 'RequestValidationError' : 'BadRequestError';
-      return reply.code(status).send(errorBody(status, typeName, error.message.replace(/^Body is not valid JSON.*$/, 'Body is not valid JSON')));
-    }
-    if (error instanceof VersionConflictError) return reply.code(409).send(errorBody(409, 'ConflictError', error.message, error.message));
-    if (isStoreBusy(error)) {
-      request.log.warn({ err: error }, 'database busy');
-      return reply.code(503).header('retry-after', '1').send(errorBody(503, 'ServiceUnavailableError', 'The database is busy; retry shortly'));
-    }
-    request.log.error({ err: error }, 'unhandled error');
-    return reply.code(500).send(errorBody(500, 'UnexpectedError', 'An unexpected error occurred', 'An unexpected error occurred; see the server log'));
+    const answer = errorAnswer(error, request.log);
+    if (answer.headers) reply.headers(answer.headers);
+    return reply.code(answer.status).send(answer.body);
   });
 
   app.setNotFoundHandler((request, reply) => {

@@ -3,6 +3,7 @@
 // refuses, and an over-long id fits SQLite's index but not PostgreSQL's: refusing them here makes both backends accept
 // and refuse exactly the same requests.
 import type { FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
 import { unstorableCharacter } from '../store/storable-text.js';
 import { badRequest } from '../vault/errors.js';
 
@@ -94,18 +95,24 @@ export function parseJsonBody(text: string): unknown {
   return value;
 }
 
-/** onRequest: what the URL and the id headers carry, before any route reads them. */
-export async function boundRequest(request: FastifyRequest): Promise<void> {
-  const params = (request.params ?? {}) as Record<string, string>;
-  for (const [name, value] of Object.entries(params)) {
+/** What the URL's parameters and query and the id headers carry, before any route reads them. */
+export function checkRequestInput(params: Record<string, unknown>, query: unknown, headers: IncomingHttpHeaders): void {
+  for (const name in params) {
+    const value = params[name];
     if (typeof value !== 'string') continue;
     refuseUnstorable(value, name, 'path parameter');
     // `*` is the Hosted Vault's session token, not an id.
     if (name !== '*') refuseLongId(value, name, 'path parameter');
   }
-  checkDocument(request.query, 'query');
+  if (query !== undefined) checkDocument(query, 'query');
   for (const name of ID_HEADERS) {
-    const value = request.headers[name];
-    for (const text of Array.isArray(value) ? value : value === undefined ? [] : [value]) refuseLongId(text, name, 'header');
+    const value = headers[name];
+    if (value === undefined) continue;
+    for (const text of Array.isArray(value) ? value : [value]) refuseLongId(text, name, 'header');
   }
+}
+
+/** onRequest: the request's input within the bounds. */
+export async function boundRequest(request: FastifyRequest): Promise<void> {
+  checkRequestInput((request.params ?? {}) as Record<string, unknown>, request.query, request.headers);
 }

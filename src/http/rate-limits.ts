@@ -20,6 +20,8 @@ export interface RateLimits {
   beforeAuthentication(request: FastifyRequest, reply: FastifyReply): Promise<void>;
   /** Counts one failed authentication against the caller's address and the application it named. */
   authenticationFailed(request: FastifyRequest): Promise<void>;
+  /** True while nobody can be over a failed-authentication limit (no failure within the window). */
+  quiet(): boolean;
   /** 429 when the authenticated application is over its own limit; otherwise the X-RateLimit-* headers of it. */
   applicationRequest(request: FastifyRequest, reply: FastifyReply, applicationId: string): Promise<void>;
 }
@@ -80,9 +82,11 @@ export async function installRateLimits(app: FastifyInstance, ctx: VaultContext,
 
   // Until a failure happens, nobody can be over a failure limit: the common case costs one comparison.
   let lastFailureAt = -Infinity;
+  const quiet = () => Date.now() - lastFailureAt > failureWindow;
   return {
+    quiet,
     async beforeAuthentication(request, reply) {
-      if (Date.now() - lastFailureAt > failureWindow) return;
+      if (quiet()) return;
       for (const { limiter, scope, what } of failures) {
         const verdict = await limiter(request, { increment: false });
         if (!verdict.isAllowed && verdict.remaining === 0) refuse(reply, verdict, `Too many failed authentication attempts ${what}`, scope);

@@ -18,7 +18,8 @@ import {
 } from '../../vault/connections.js';
 import { badRequest } from '../../vault/errors.js';
 import { scopeOf, sessionFlowOf } from '../auth.js';
-import { ok, okJson } from '../envelope.js';
+import { ok, okBodyOf } from '../envelope.js';
+import { routeConfigOf, sendAnswer, type HotRoute } from '../hot-reads.js';
 import { linkPolicy, sessionLimits } from '../session-policy.js';
 import {
   ConfirmConnection,
@@ -35,7 +36,14 @@ const op = (id: string, name: string) => ({ operation: { id, name }, access: 'co
 const apiKeyOnly = (id: string, name: string) => ({ ...op(id, name), sessionAllowed: false });
 const write = (id: string, name: string) => ({ ...op(id, name), sessionRule: 'connection-write' as const });
 
+/** GET of a connection, answered by fastify and by the hot-read path (hot-reads.ts) alike. */
+export const connectionReadRoute = (ctx: VaultContext): HotRoute => ({
+  ...op('connectionsOne', 'Get connection'),
+  answer: async (scope, params) => ({ body: okBodyOf(await renderConnection(ctx, scope, params.unified_api, params.service_id)) }),
+});
+
 export function connectionRoutes(ctx: VaultContext, refresher: RefreshCoordinator): FastifyPluginAsyncTypebox {
+  const read = connectionReadRoute(ctx);
   return async (app) => {
     app.get('/vault/connections', { config: { ...op('connectionsAll', 'Get all connections'), access: 'consumer-optional' } }, async (request, reply) => {
       const query = request.query as Record<string, unknown>;
@@ -59,8 +67,8 @@ export function connectionRoutes(ctx: VaultContext, refresher: RefreshCoordinato
     });
 
     const path = '/vault/connections/:unified_api/:service_id';
-    app.get(path, { schema: { params: ConnectionParams }, config: op('connectionsOne', 'Get connection') }, async (request, reply) =>
-      okJson(reply, await renderConnection(ctx, scopeOf(request), request.params.unified_api, request.params.service_id)),
+    app.get(path, { schema: { params: ConnectionParams }, config: routeConfigOf(read) }, async (request, reply) =>
+      sendAnswer(reply, await read.answer(scopeOf(request), request.params)),
     );
 
     app.post(path, { schema: { params: ConnectionParams, body: ConnectionBody }, config: write('connectionsAdd', 'Create connection') }, async (request, reply) =>

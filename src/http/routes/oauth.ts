@@ -11,7 +11,8 @@ import { freshCredentials } from '../../oauth/tokens-service.js';
 import type { VaultContext } from '../../vault/context.js';
 import { VaultError } from '../../vault/errors.js';
 import { scopeOf } from '../auth.js';
-import { ok } from '../envelope.js';
+import { okBody } from '../envelope.js';
+import { routeConfigOf, sendAnswer, type HotRoute } from '../hot-reads.js';
 import { ConnectionParams } from '../schemas.js';
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -46,7 +47,19 @@ async function browserFlow(reply: FastifyReply, work: () => Promise<string | Aut
 
 const single = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
+/** GET of a connection's fresh credentials, answered by fastify and by the hot-read path (hot-reads.ts) alike. */
+export const credentialsReadRoute = (ctx: VaultContext, refresher: RefreshCoordinator): HotRoute => ({
+  operation: { id: 'connectionsCredentials', name: 'Get fresh credentials (Coffer)' },
+  access: 'consumer',
+  sessionAllowed: false,
+  answer: async (scope, params) => ({
+    body: JSON.stringify(okBody(await freshCredentials(ctx, refresher, scope, params.unified_api, params.service_id))),
+    headers: { 'cache-control': 'no-store' },
+  }),
+});
+
 export function oauthRoutes(ctx: VaultContext, refresher: RefreshCoordinator): FastifyPluginAsyncTypebox {
+  const credentials = credentialsReadRoute(ctx, refresher);
   return async (app) => {
     const browser = { hide: true } as const;
     app.get('/vault/authorize/:service_id/:application_id', { schema: browser }, async (request, reply) => {
@@ -86,12 +99,9 @@ export function oauthRoutes(ctx: VaultContext, refresher: RefreshCoordinator): F
       '/vault/connections/:unified_api/:service_id/credentials',
       {
         schema: { params: ConnectionParams, description: 'Coffer extension: a fresh access token for the connection (API keys only; never for session tokens).' },
-        config: { operation: { id: 'connectionsCredentials', name: 'Get fresh credentials (Coffer)' }, access: 'consumer', sessionAllowed: false },
+        config: routeConfigOf(credentials),
       },
-      async (request, reply) => {
-        reply.header('cache-control', 'no-store');
-        return ok(reply, await freshCredentials(ctx, refresher, scopeOf(request), request.params.unified_api, request.params.service_id));
-      },
+      async (request, reply) => sendAnswer(reply, await credentials.answer(scopeOf(request), request.params)),
     );
   };
 }
