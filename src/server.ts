@@ -21,8 +21,8 @@ export interface RunningServer {
 }
 
 export interface ServeOptions {
-  /** False: every request through fastify's whole pipeline (see http/hot-reads.ts). Default true. */
-  hotReads?: boolean;
+  /** False: every request through fastify's whole pipeline (see http/hot-paths.ts). Default true. */
+  hotPaths?: boolean;
 }
 
 export async function startServer(runtime: Runtime, logger: Logger, listen: { port: number; host: string }, serve: ServeOptions = {}): Promise<RunningServer> {
@@ -42,7 +42,7 @@ export async function startServer(runtime: Runtime, logger: Logger, listen: { po
     forwarder,
     proxyTimeoutMs: runtime.config.proxyTimeoutMs,
     rateLimits: runtime.config.rateLimits,
-    hotReads: serve.hotReads,
+    hotPaths: serve.hotPaths,
   });
   await app.listen({ port: listen.port, host: listen.host });
   const address = app.server.address();

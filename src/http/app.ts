@@ -15,7 +15,7 @@ import { enforceSessionPolicy } from './session-policy.js';
 import { openApiDocument } from './openapi.js';
 import { parseQuery } from './querystring.js';
 import { answeredCallOf, answeredCallRecorder, type AccessLog } from './request-log.js';
-import { hotReadHandler, requestIdGenerator } from './hot-reads.js';
+import { hotPathHandler, requestIdGenerator } from './hot-paths.js';
 import http from 'node:http';
 import { connectionReadRoute, connectionRoutes } from './routes/connections.js';
 import { credentialsReadRoute, oauthRoutes } from './routes/oauth.js';
@@ -51,7 +51,7 @@ export interface AppOptions {
   proxyTimeoutMs: number;
   rateLimits: RateLimitConfig;
   /** False: every request goes through fastify's pipeline (tests compare both paths). Default true. */
-  hotReads?: boolean;
+  hotPaths?: boolean;
 }
 
 export const CORS_HEADERS = [
@@ -74,14 +74,14 @@ export const CORS_HEADERS = [
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { ctx, store, logs, logger } = options;
   // Set once the rate limiters exist (below); until then every request goes through fastify.
-  let hotReads: ReturnType<typeof hotReadHandler> | null = null;
+  let hotPaths: ReturnType<typeof hotPathHandler> | null = null;
   let closing = false;
   const nextRequestId = requestIdGenerator();
   const app = Fastify({
     genReqId: nextRequestId,
-    // fastify's own server, with the hot reads (hot-reads.ts) answered ahead of its pipeline.
+    // fastify's own server, with the hot paths (hot-paths.ts) answered ahead of its pipeline.
     serverFactory: (handler, serverOptions) => {
-      const server = http.createServer((req, res) => (hotReads ? hotReads(req, res, () => handler(req, res)) : handler(req, res)));
+      const server = http.createServer((req, res) => (hotPaths ? hotPaths(req, res, () => handler(req, res)) : handler(req, res)));
       // What fastify sets on a server it creates itself (its defaults, resolved into these options).
       const timeouts = serverOptions as unknown as { keepAliveTimeout: number; requestTimeout: number; connectionTimeout: number };
       server.keepAliveTimeout = timeouts.keepAliveTimeout;
@@ -176,12 +176,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(flowsVaultRoutes(ctx, limits), { prefix: '/api/v2' });
   await app.register(proxyRoutes(options.forwarder, { maxTimeoutMs: options.proxyTimeoutMs }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  if (options.hotReads !== false) {
-    hotReads = hotReadHandler({
+  if (options.hotPaths !== false) {
+    hotPaths = hotPathHandler({
       ctx,
       limits,
       connection: connectionReadRoute(ctx),
       credentials: credentialsReadRoute(ctx, options.refresher),
+      proxy: { forwarder: options.forwarder, options: { maxTimeoutMs: options.proxyTimeoutMs } },
       // What @fastify/cors puts on an answer to a request without Origin (the hot path takes no other).
       commonHeaders: { vary: 'Origin', 'access-control-expose-headers': corsOptions.exposedHeaders.join(', ') },
       nextRequestId,

@@ -1,5 +1,5 @@
 // Every answered API call becomes a `/vault/logs` entry (and counts toward the consumer's requests) and an access-log
-// line, whether fastify answered it or the hot-read path (hot-reads.ts) did.
+// line, whether fastify answered it or the hot-read path (hot-paths.ts) did.
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { ProxyTrace } from '../proxy/forward.js';

@@ -3,7 +3,7 @@
 // caller's body is drained once the answer is sent (else a keep-alive connection whose body was half read would never
 // parse its next request), and a caller that hangs up aborts the provider call instead of counting as an error.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { finished, PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 
 /** The caller closed its connection before the proxied call ended: its choice, not a failure of Coffer or the provider. */
 export class CallerGoneError extends Error {
@@ -47,24 +47,6 @@ export function drainWhenAnswered(raw: IncomingMessage, res: ServerResponse): vo
     raw.removeAllListeners('data');
     raw.resume();
   });
-}
-
-/**
- * The provider's response body as the caller's reply streams it. When the caller goes away the reply destroys it
- * (fastify logs that as a premature close, not an error) and the provider's stream is destroyed with it, freeing the
- * provider connection. The provider's own failures end the reply with `failure(error)`: a 502 envelope if nothing was
- * sent yet, else a cut-short body. Its outcome is read from the stream's state, not only its events: a provider that
- * cut its body short while the call was still busy (recording the connection's health, refreshing a token) has already
- * failed it, and an 'error' event missed then left the reply with nothing to send and no end, so the caller hung.
- */
-export function responseBodyOf(upstream: Readable, failure: (error: unknown) => Error): Readable {
-  const out = new PassThrough();
-  upstream.pipe(out);
-  finished(upstream, (error) => {
-    if (error && !out.destroyed) out.destroy(error instanceof CallerGoneError ? undefined : failure(error));
-  });
-  out.once('close', () => upstream.destroy());
-  return out;
 }
 
 /** Past this much, a provider body nobody will see is cut off rather than read to its end. */

@@ -91,14 +91,22 @@ export async function findConsumer(db: Executor, applicationId: string, consumer
   return db.selectFrom('consumers').selectAll().where('application_id', '=', applicationId).where('consumer_id', '=', consumerId).executeTakeFirst();
 }
 
-/** The services each of these consumers has a connection to, sorted; consumers without any are absent. */
+/**
+ * The services each of these consumers has a connection to, sorted; consumers without any are absent. `consumerIds` is
+ * a page of `listConsumers`, in its order.
+ */
 export async function servicesOfConsumers(db: Executor, applicationId: string, consumerIds: string[]): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   if (consumerIds.length === 0) return out;
+  // The page's first and last ids (in the database's own order: its collation decides) bound an index range scan; the
+  // list then keeps only the page's own consumers (a filtered page may skip ids in between). Without the range,
+  // PostgreSQL may filter every connection of the application against the list.
   const rows = await db
     .selectFrom('connections')
     .select(['consumer_id', 'service_id'])
     .where('application_id', '=', applicationId)
+    .where('consumer_id', '>=', consumerIds[0])
+    .where('consumer_id', '<=', consumerIds[consumerIds.length - 1])
     .where('consumer_id', 'in', consumerIds)
     .orderBy('service_id')
     .execute();

@@ -19,7 +19,7 @@ import {
 import { badRequest } from '../../vault/errors.js';
 import { scopeOf, sessionFlowOf } from '../auth.js';
 import { ok, okBodyOf } from '../envelope.js';
-import { routeConfigOf, sendAnswer, type HotRoute } from '../hot-reads.js';
+import { routeConfigOf, sendAnswer, type HotRoute } from '../hot-paths.js';
 import { linkPolicy, sessionLimits } from '../session-policy.js';
 import {
   ConfirmConnection,
@@ -36,7 +36,7 @@ const op = (id: string, name: string) => ({ operation: { id, name }, access: 'co
 const apiKeyOnly = (id: string, name: string) => ({ ...op(id, name), sessionAllowed: false });
 const write = (id: string, name: string) => ({ ...op(id, name), sessionRule: 'connection-write' as const });
 
-/** GET of a connection, answered by fastify and by the hot-read path (hot-reads.ts) alike. */
+/** GET of a connection, answered by fastify and by the hot-read path (hot-paths.ts) alike. */
 export const connectionReadRoute = (ctx: VaultContext): HotRoute => ({
   ...op('connectionsOne', 'Get connection'),
   answer: async (scope, params) => ({ body: okBodyOf(await renderConnection(ctx, scope, params.unified_api, params.service_id)) }),

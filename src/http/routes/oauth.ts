@@ -12,7 +12,7 @@ import type { VaultContext } from '../../vault/context.js';
 import { VaultError } from '../../vault/errors.js';
 import { scopeOf } from '../auth.js';
 import { okBody } from '../envelope.js';
-import { routeConfigOf, sendAnswer, type HotRoute } from '../hot-reads.js';
+import { routeConfigOf, sendAnswer, type HotRoute } from '../hot-paths.js';
 import { ConnectionParams } from '../schemas.js';
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -47,7 +47,7 @@ async function browserFlow(reply: FastifyReply, work: () => Promise<string | Aut
 
 const single = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
-/** GET of a connection's fresh credentials, answered by fastify and by the hot-read path (hot-reads.ts) alike. */
+/** GET of a connection's fresh credentials, answered by fastify and by the hot-read path (hot-paths.ts) alike. */
 export const credentialsReadRoute = (ctx: VaultContext, refresher: RefreshCoordinator): HotRoute => ({
   operation: { id: 'connectionsCredentials', name: 'Get fresh credentials (Coffer)' },
   access: 'consumer',

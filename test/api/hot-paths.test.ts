@@ -1,12 +1,16 @@
-// The hot-read path (src/http/hot-reads.ts) answers GET of a connection and of its credentials ahead of fastify: every
-// request here is sent to a server with it and to a server without it, on one runtime, and the answers must be the
-// same — status, headers and body — whether the hot path took the request or handed it to fastify.
+// The hot paths (src/http/hot-paths.ts) answer GET of a connection and of its credentials, and bodyless proxy calls,
+// ahead of fastify: every request here is sent to a server with them and to a server without them, on one runtime,
+// and the answers must be the same — status, headers and body — whether a hot path took the request or fastify did.
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/runtime.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { setRequestRateLimit } from '../../src/vault/applications.js';
 import { backends, startCoffer, type TestCoffer } from '../support/coffer.js';
 import { okJson, type Json } from '../support/envelope.js';
+import { startProxyUpstream, type ProxyUpstream } from '../support/proxy-upstream.js';
+import { writeConnectorDir } from '../support/upstream.js';
+import { connect, proxyConnectors } from '../proxy/support.js';
 
 const CONSUMER = 'hot-reader';
 const API_KEY_SECRET = 'pipedrive-secret-of-the-hot-reader';
@@ -17,6 +21,8 @@ interface Answer {
   body: Json;
 }
 
+const PROXY_KEY = 'upstream-key-of-the-hot-reader';
+
 /** What may differ between two answers to one request: the date, a fresh authorize state, a second of expiry. */
 function comparable(answer: Answer): Answer {
   const { date: _date, ...headers } = answer.headers;
@@ -24,15 +30,17 @@ function comparable(answer: Answer): Answer {
   return { status: answer.status, headers, body: JSON.parse(text) as Json };
 }
 
-describe.each(backends)('hot reads (%s)', (backend) => {
+describe.each(backends)('hot paths (%s)', (backend) => {
   let coffer: TestCoffer;
   let plain: RunningServer;
   let other: { application_id: string; api_key: string };
+  let upstream: ProxyUpstream;
+  let connectorsDir: string;
 
   async function send(base: string, path: string, headers: Record<string, string>, method = 'GET'): Promise<Answer> {
     const res = await fetch(`${base}${path}`, { method, headers });
     const text = await res.text();
-    return { status: res.status, headers: Object.fromEntries(res.headers), body: (text ? JSON.parse(text) : null) as Json };
+    return { status: res.status, headers: Object.fromEntries(res.headers), body: (res.headers.get('content-type')?.startsWith('application/json') && text ? JSON.parse(text) : text) as Json };
   }
 
   /** The answer of the server with hot reads, after checking the server without them answers the same. */
@@ -46,8 +54,13 @@ describe.each(backends)('hot reads (%s)', (backend) => {
   }
 
   beforeAll(async () => {
-    coffer = await startCoffer(backend);
-    plain = await startServer(coffer.runtime, createLogger('silent'), { port: 0, host: '127.0.0.1' }, { hotReads: false });
+    upstream = await startProxyUpstream();
+    upstream.accepts = (credential) => credential === PROXY_KEY;
+    connectorsDir = writeConnectorDir('coffer-hot-paths-', proxyConnectors(upstream.url));
+    coffer = await startCoffer(backend, { COFFER_CONNECTORS_DIR: connectorsDir, COFFER_ALLOW_PRIVATE_UPSTREAMS: 'true', COFFER_ALLOW_INSECURE_PROVIDERS: 'true' });
+    await connect(coffer, CONSUMER, 'px-bearer', { api_key: PROXY_KEY });
+    await connect(coffer, CONSUMER, 'px-query', { api_key: PROXY_KEY });
+    plain = await startServer(coffer.runtime, createLogger('silent'), { port: 0, host: '127.0.0.1' }, { hotPaths: false });
     other = await coffer.createApp();
     const headers = { ...coffer.headers(CONSUMER), 'content-type': 'application/json' };
     const saved = await fetch(`${coffer.url}/vault/connections/crm/pipedrive`, { method: 'POST', headers, body: JSON.stringify({ settings: { api_key: API_KEY_SECRET }, metadata: { tenant: 'first' } }) });
@@ -67,6 +80,8 @@ describe.each(backends)('hot reads (%s)', (backend) => {
   afterAll(async () => {
     await plain?.close();
     await coffer?.close();
+    await upstream?.close();
+    if (connectorsDir) fs.rmSync(connectorsDir, { recursive: true, force: true });
   });
 
   it('answers a connection and its credentials exactly as the full pipeline does', async () => {
@@ -125,6 +140,40 @@ describe.each(backends)('hot reads (%s)', (backend) => {
     }
     const cors = await send(coffer.url, '/vault/connections/crm/pipedrive', { ...key, origin: 'https://app.example' });
     expect(cors.headers['access-control-allow-origin']).toBe('https://app.example');
+  });
+
+  it('answers proxy calls exactly as the full pipeline does, provider answers and failures alike', async () => {
+    const proxy = (service: string, downstream: string, extra: Record<string, string> = {}) => ({
+      ...coffer.headers(CONSUMER),
+      'x-apideck-service-id': service,
+      'x-apideck-downstream-url': downstream,
+      ...extra,
+    });
+    const cases: Array<[string, string, Record<string, string>, number]> = [
+      ['GET', '/proxy', proxy('px-bearer', `${upstream.url}/bearer/echo?page=2`), 200],
+      ['GET', '/vault/proxy', proxy('px-query', `${upstream.url}/query/echo`), 200],
+      ['DELETE', '/proxy', proxy('px-bearer', `${upstream.url}/bearer/echo?status=204`), 204],
+      ['GET', '/proxy', proxy('px-bearer', `${upstream.url}/bearer/echo?status=404`), 404],
+      ['GET', '/proxy', proxy('px-bearer', `${upstream.url}/bearer/text?status=503`), 503],
+      ['GET', '/proxy', proxy('px-bearer', `${upstream.url}/bearer/echo`, { 'x-apideck-downstream-method': 'HEAD' }), 200],
+      ['GET', '/proxy', proxy('px-bearer', `${upstream.url}/bearer/echo`, { 'x-apideck-downstream-method': 'TRACE' }), 400],
+      ['GET', '/proxy', proxy('px-bearer', `${upstream.url}/bearer/echo`, { 'x-apideck-timeout': 'soon' }), 400],
+      ['GET', '/proxy', proxy('px-bearer', 'ftp://example.com/file'), 400],
+      ['GET', '/proxy', proxy('no-such-connector', `${upstream.url}/bearer/echo`), 404],
+      ['GET', '/proxy', { ...coffer.headers(CONSUMER), 'x-apideck-downstream-url': `${upstream.url}/bearer/echo` }, 400],
+      ['GET', '/proxy', proxy('px-bearer', `${upstream.url}/bearer/echo`, { 'x-apideck-service-id': 'x'.repeat(300) }), 400],
+    ];
+    for (const [method, path, headers, status] of cases) {
+      const answer = await both(path, headers, method);
+      expect(answer.status, `${method} ${path} ${headers['x-apideck-downstream-url']} ${JSON.stringify(answer.body)}`).toBe(status);
+    }
+    const echoed = await both('/proxy', proxy('px-bearer', `${upstream.url}/bearer/echo?page=2`));
+    expect(echoed.body).toMatchObject({ method: 'GET', query: { page: '2' } });
+    expect(echoed.headers['x-upstream']).toBe('kept');
+    expect(echoed.headers['x-hop']).toBeUndefined();
+    // The provider saw the stored key injected (its echo shows it), never the caller's Coffer key.
+    expect(echoed.body.headers).toMatchObject({ authorization: `Bearer ${PROXY_KEY}` });
+    expect(JSON.stringify(echoed.body)).not.toContain(coffer.apiKey);
   });
 
   it('never answers one tenant with another tenant’s connection', async () => {
