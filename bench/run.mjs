@@ -6,7 +6,10 @@
 // TEST_DATABASE_URL is set (then it must be reachable), else postgres://postgres@127.0.0.1:5432/test if reachable.
 //
 // Environment:
-//   BENCH_DURATION      seconds per measured run (default 10; a 2 s warm-up run precedes each)
+//   BENCH_DURATION      seconds per measured run (default 10; a 2 s warm-up run precedes each server's first)
+//   BENCH_ROUNDS        rounds of the vault scenario (default 3): every server is up at once and each round measures
+//                       the baseline and every Coffer scenario in turn, so a ratio compares runs minutes apart at most;
+//                       the table shows the median round (and each ratio's range over the rounds)
 //   BENCH_CONNECTIONS   concurrent connections (default 50)
 //   BENCH_DATABASE_URL  PostgreSQL base URL (falls back to TEST_DATABASE_URL, then the default above)
 //   BENCH_PROFILE=1     start the Coffer children with `node --cpu-prof` (profiles in bench/results/profiles/)
@@ -58,6 +61,7 @@ function positiveNumber(name, fallback) {
 const DURATION = positiveNumber('BENCH_DURATION', 10);
 const WARMUP = 2;
 const CONNECTIONS = Math.round(positiveNumber('BENCH_CONNECTIONS', 50));
+const ROUNDS = Math.round(positiveNumber('BENCH_ROUNDS', 3));
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'vault,proxy,storm').split(',').map((s) => s.trim()).filter(Boolean));
 for (const name of ONLY) if (!['vault', 'proxy', 'storm', 'scale'].includes(name)) throw new Error(`BENCH_ONLY takes vault, proxy, storm, scale; got "${name}"`);
@@ -225,10 +229,15 @@ function cpuSeconds(pid) {
   }
 }
 
+const NO_WARMUP = { non2xx: 0, errors: 0, timeouts: 0 };
+
 /** `pid`: the measured server's process, for its CPU time per request. */
-async function measure(scenario, backend, url, headers, pid = null, requests = undefined) {
-  process.stderr.write(`[bench] ${scenario} (${backend}): ${WARMUP} s warm-up…\n`);
-  const warmup = await cannon(url, headers, WARMUP, requests);
+async function measure(scenario, backend, url, headers, pid = null, requests = undefined, { warm = true } = {}) {
+  let warmup = NO_WARMUP;
+  if (warm) {
+    process.stderr.write(`[bench] ${scenario} (${backend}): ${WARMUP} s warm-up…\n`);
+    warmup = await cannon(url, headers, WARMUP, requests);
+  }
   process.stderr.write(`[bench] ${scenario} (${backend}): ${DURATION} s measured run…\n`);
   const cpuBefore = pid === null ? null : cpuSeconds(pid);
   const run = await cannon(url, headers, DURATION, requests);
@@ -238,35 +247,71 @@ async function measure(scenario, backend, url, headers, pid = null, requests = u
   return { scenario, backend, url, ...run, cpuMicrosPerRequest, warmup: { non2xx: warmup.non2xx, errors: warmup.errors, timeouts: warmup.timeouts } };
 }
 
-async function benchHello() {
+/** The hello-world baseline's server and its one target. */
+async function helloTargets() {
   const { child, info } = await startChild('hello', 'serve-hello.mjs');
-  try {
-    const url = `${info.url}/`;
-    await sample(url, {}, (body) => (body?.hello === 'world' ? null : 'body is not {hello:"world"}'));
-    return await measure('hello-world baseline (GET /)', 'fastify', url, {}, child.pid);
-  } finally {
-    await stopChild(child);
-  }
+  const url = `${info.url}/`;
+  await sample(url, {}, (body) => (body?.hello === 'world' ? null : 'body is not {hello:"world"}'));
+  return { child, targets: [{ scenario: 'hello-world baseline (GET /)', backend: 'fastify', url, headers: {}, pid: child.pid }] };
 }
 
-async function benchCoffer(backend, pgUrl) {
+/** One Coffer's server and its two targets: a connection read and a credentials read. */
+async function cofferTargets(backend, pgUrl) {
   const env = { BENCH_BACKEND: backend, ...(pgUrl ? { BENCH_PG_URL: pgUrl } : {}) };
   const { child, info } = await startChild(`coffer-${backend}`, 'serve-coffer.mjs', env, { profile: PROFILE });
+  const url = `${info.url}/vault/connections/crm/pipedrive`;
+  const headers = {
+    authorization: `Bearer ${info.apiKey}`,
+    'x-apideck-app-id': info.appId,
+    'x-apideck-consumer-id': info.consumerId,
+  };
+  await sample(url, headers, (body) => (body?.data?.state === 'callable' ? null : `data.state is ${JSON.stringify(body?.data?.state)}, not "callable"`));
+  const credentialsUrl = `${info.url}/vault/connections/crm/salesforce/credentials`;
+  await sample(credentialsUrl, headers, (body) => (body?.data?.access_token === 'bench-salesforce-access' ? null : 'data.access_token is not the imported token'));
+  return {
+    child,
+    targets: [
+      { scenario: 'GET /vault/connections/crm/pipedrive (API key)', backend, url, headers, pid: child.pid },
+      { scenario: 'GET /vault/connections/crm/salesforce/credentials', backend, url: credentialsUrl, headers, pid: child.pid },
+    ],
+  };
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
+
+/**
+ * The vault scenario: every server up at once, ROUNDS rounds of the baseline then each Coffer target. A row is its
+ * median round; its ratio is the median of the per-round ratios (each against the baseline of the same round).
+ */
+async function benchVault(pgUrl) {
+  const servers = [await helloTargets(), await cofferTargets('sqlite')];
+  if (pgUrl) servers.push(await cofferTargets('postgres', pgUrl));
   try {
-    const url = `${info.url}/vault/connections/crm/pipedrive`;
-    const headers = {
-      authorization: `Bearer ${info.apiKey}`,
-      'x-apideck-app-id': info.appId,
-      'x-apideck-consumer-id': info.consumerId,
-    };
-    await sample(url, headers, (body) => (body?.data?.state === 'callable' ? null : `data.state is ${JSON.stringify(body?.data?.state)}, not "callable"`));
-    const read = await measure('GET /vault/connections/crm/pipedrive (API key)', backend, url, headers, child.pid);
-    const credentialsUrl = `${info.url}/vault/connections/crm/salesforce/credentials`;
-    await sample(credentialsUrl, headers, (body) => (body?.data?.access_token === 'bench-salesforce-access' ? null : 'data.access_token is not the imported token'));
-    const credentials = await measure('GET /vault/connections/crm/salesforce/credentials', backend, credentialsUrl, headers, child.pid);
-    return [read, credentials];
+    const targets = servers.flatMap((s) => s.targets);
+    const runs = targets.map(() => []);
+    for (let round = 0; round < ROUNDS; round++) {
+      process.stderr.write(`[bench] vault round ${round + 1} of ${ROUNDS}\n`);
+      for (const [i, t] of targets.entries()) runs[i].push(await measure(t.scenario, t.backend, t.url, t.headers, t.pid, undefined, { warm: round === 0 }));
+    }
+    const baseline = runs[0];
+    return targets.map((_, i) => {
+      const ratios = runs[i].map((run, round) => run.reqPerSecMean / baseline[round].reqPerSecMean);
+      const middle = [...runs[i]].sort((a, b) => a.reqPerSecMean - b.reqPerSecMean)[Math.floor((ROUNDS - 1) / 2)];
+      return {
+        ...middle,
+        latencyP99Ms: median(runs[i].map((r) => r.latencyP99Ms)),
+        cpuMicrosPerRequest: runs[i].some((r) => r.cpuMicrosPerRequest === null) ? null : median(runs[i].map((r) => r.cpuMicrosPerRequest)),
+        non2xx: runs[i].reduce((sum, r) => sum + r.non2xx, 0),
+        errors: runs[i].reduce((sum, r) => sum + r.errors, 0),
+        timeouts: runs[i].reduce((sum, r) => sum + r.timeouts, 0),
+        warmup: runs[i][0].warmup,
+        ratio: median(ratios),
+        ratioRange: [Math.min(...ratios), Math.max(...ratios)],
+        rounds: runs[i].map((r) => ({ reqPerSecMean: r.reqPerSecMean, latencyP99Ms: r.latencyP99Ms, cpuMicrosPerRequest: r.cpuMicrosPerRequest })),
+      };
+    });
   } finally {
-    await stopChild(child);
+    await Promise.all(servers.map((s) => stopChild(s.child)));
   }
 }
 
@@ -275,19 +320,20 @@ async function benchCoffer(backend, pgUrl) {
 
 function printTable(rows) {
   const baselineCpu = rows[0]?.cpuMicrosPerRequest ?? null;
-  const columns = ['scenario', 'backend', 'req/s (mean)', 'p99 latency ms', 'ratio vs baseline', 'CPU µs/req', 'CPU ratio', 'non-2xx'];
+  const columns = ['scenario', 'backend', 'req/s (mean)', 'p99 latency ms', 'ratio vs baseline', 'ratio range', 'CPU µs/req', 'CPU ratio', 'non-2xx'];
   const cells = rows.map((r) => [
     r.scenario,
     r.backend,
     r.reqPerSecMean.toFixed(0),
     String(r.latencyP99Ms),
     r.ratio.toFixed(3),
+    `${r.ratioRange[0].toFixed(2)}–${r.ratioRange[1].toFixed(2)}`,
     r.cpuMicrosPerRequest === null ? 'n/a' : r.cpuMicrosPerRequest.toFixed(1),
     r.cpuMicrosPerRequest === null || baselineCpu === null ? 'n/a' : (baselineCpu / r.cpuMicrosPerRequest).toFixed(3),
     r.errors || r.timeouts ? `${r.non2xx} (+${r.errors} errors, ${r.timeouts} timeouts)` : String(r.non2xx),
   ]);
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
-  const numeric = [false, false, true, true, true, true, true, true];
+  const numeric = [false, false, true, true, true, true, true, true, true];
   const line = (row) => row.map((cell, i) => (numeric[i] ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ');
   console.log(line(columns));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
@@ -297,22 +343,19 @@ function printTable(rows) {
 async function main() {
   const startedAt = new Date();
   const postgres = await choosePostgres();
-  console.log(`Coffer benchmark — ${CONNECTIONS} connections, ${DURATION} s per run after a ${WARMUP} s warm-up, 127.0.0.1`);
+  console.log(`Coffer benchmark — ${CONNECTIONS} connections, ${DURATION} s per run after a ${WARMUP} s warm-up, ${ROUNDS} rounds of the vault scenario, 127.0.0.1`);
   console.log(`Node ${process.version}, ${os.cpus().length} CPU(s) (${os.cpus()[0]?.model ?? 'unknown'})`);
   console.log(postgres.url ? postgres.note : `\n${'!'.repeat(78)}\n!!  ${postgres.note}\n${'!'.repeat(78)}\n`);
 
   const rows = [];
   if (ONLY.has('vault')) {
-    const baseline = await benchHello();
-    rows.push(baseline);
-    rows.push(...(await benchCoffer('sqlite')));
-    if (postgres.url) rows.push(...(await benchCoffer('postgres', postgres.url)));
-    for (const row of rows) row.ratio = row.reqPerSecMean / baseline.reqPerSecMean;
+    rows.push(...(await benchVault(postgres.url)));
 
     console.log('');
     printTable(rows);
     console.log('');
     console.log(`Goal: Coffer req/s ÷ hello-world req/s ≥ ${GOAL_RATIO.sqlite} on SQLite and ≥ ${GOAL_RATIO.postgres} on PostgreSQL, p99 ≤ ${P99_GOAL_MS} ms`);
+    console.log(`(each row is its median round of ${ROUNDS}; ratio: the median of the rounds' ratios, each against the baseline run of the same round)`);
     console.log('(CPU ratio: hello-world CPU per request ÷ Coffer CPU per request, the same comparison without what else the machine ran meanwhile)');
     for (const row of rows.slice(1)) {
       const goal = goalOf(row);
@@ -382,6 +425,7 @@ async function main() {
     cpuModel: os.cpus()[0]?.model ?? null,
     connections: CONNECTIONS,
     durationSeconds: DURATION,
+    rounds: ROUNDS,
     warmupSeconds: WARMUP,
     goal: { ratio: GOAL_RATIO, p99Ms: P99_GOAL_MS, met: cofferRows.every((r) => r.ratio >= goalOf(r) && r.latencyP99Ms <= P99_GOAL_MS) },
     proxy: proxy.ran
