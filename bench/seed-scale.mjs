@@ -2,7 +2,7 @@
 // `scale-0`… with one API-key connection to each of SCALE_SERVICES connectors, every secret sealed by Coffer's own
 // keyring (bound to its row, so each is sealed anew) and written with the store's bulk inserts.
 import { encodeConnection } from '../dist/store/connection-record.js';
-import { insertConnections, insertConsumers } from '../dist/store/bulk-load.js';
+import { analyzeLoadedTables, insertConnections, insertConsumers } from '../dist/store/bulk-load.js';
 import { newConsumerRow } from '../dist/store/consumers.js';
 import { blankConnection, sealedSettings } from '../dist/vault/connection-mutation.js';
 
@@ -40,6 +40,8 @@ export async function seedScale(runtime, applicationId, connections) {
     }
     await insertConnections(db, rows);
   }
+  // As an operator would after a bulk load: the planner sees the tables as they now are.
+  await analyzeLoadedTables(db);
   return {
     consumers: consumerCount,
     connections: consumerCount * defs.length,

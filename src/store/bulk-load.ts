@@ -1,6 +1,6 @@
 // Many consumers and connections at once (the scale benchmark seeds a million rows with it): multi-row inserts,
 // committed a batch of statements at a time, as many rows a statement as the backend's parameter limit allows.
-import type { Insertable } from 'kysely';
+import { sql, type Insertable } from 'kysely';
 import type { Executor } from './database.js';
 import type { ConnectionsTable, ConsumersTable } from './schema.js';
 import { atomically } from './transaction.js';
@@ -31,4 +31,13 @@ export function insertConsumers(db: Executor, rows: Array<Insertable<ConsumersTa
 /** Inserts encoded connections (store/connection-record.ts `encodeConnection`) of existing consumers. */
 export function insertConnections(db: Executor, rows: Array<Insertable<ConnectionsTable>>): Promise<void> {
   return insertAll(db, 'connections', rows);
+}
+
+/**
+ * Refreshes the query planner's statistics of both tables: after a bulk load they describe the tables as they were, and
+ * PostgreSQL may then scan a million rows where an index would read twenty (autovacuum catches up only later).
+ */
+export async function analyzeLoadedTables(db: Executor): Promise<void> {
+  await sql`analyze consumers`.execute(db);
+  await sql`analyze connections`.execute(db);
 }
