@@ -113,44 +113,57 @@ export function stateOfRecord(def: ConnectorDefinition, rec: ConnectionRecord | 
   return stateOf(def, rec).state;
 }
 
-/** Apideck `Connection`. */
-export async function connectionView(
+/** The browser links of a view: an authorization-code connector's, for a consumer; null for any other. */
+export interface ViewLinks {
+  authorizeUrl: string | null;
+  revokeUrl: string | null;
+}
+
+export async function viewLinks(
   keyring: Keyring,
   publicUrl: string,
   def: ConnectorDefinition,
   unifiedApi: string,
   applicationId: string,
   consumerId: string | null,
-  appConnector: AppConnectorRow,
   rec: ConnectionRecord | null,
   extras: ViewExtras = {},
+): Promise<ViewLinks | null> {
+  const isAuthCode = def.auth_type === 'oauth2' && def.oauth?.grant_type === 'authorization_code';
+  if (!isAuthCode || !consumerId) return null;
+  const links = extras.links ?? { revoke: true, reauthorize: true };
+  const hasTokens = Boolean(rec?.credentials);
+  // Each URL gets its own single-use state, so following one does not spend the other.
+  const state = async (use: 'authorize' | 'revoke') =>
+    `?state=${encodeURIComponent(
+      await signAuthorizeState(keyring, {
+        use,
+        applicationId,
+        consumerId,
+        serviceId: def.id,
+        unifiedApi,
+        redirectUri: extras.sessionRedirectUri,
+        browserBinding: extras.sessionBrowserBinding,
+        firstOnly: !links.reauthorize,
+      }),
+    )}`;
+  return {
+    authorizeUrl: !hasTokens || links.reauthorize ? `${publicUrl}/vault/authorize/${def.id}/${encodeURIComponent(applicationId)}${await state('authorize')}` : null,
+    revokeUrl: hasTokens && links.revoke ? `${publicUrl}/vault/revoke/${def.id}/${encodeURIComponent(applicationId)}${await state('revoke')}` : null,
+  };
+}
+
+/** Apideck `Connection` without its links (`authorize_url` and `revoke_url` null): the same for every caller. */
+export function linklessConnectionView(
+  def: ConnectorDefinition,
+  unifiedApi: string,
+  appConnector: AppConnectorRow,
+  rec: ConnectionRecord | null,
+  extras: Pick<ViewExtras, 'consents' | 'customMappings'> = {},
   onlyResource?: string,
-): Promise<Record<string, unknown>> {
+): Record<string, unknown> {
   const { state, health } = stateOf(def, rec);
   const settings = rec?.settings ?? {};
-  const isAuthCode = def.auth_type === 'oauth2' && def.oauth?.grant_type === 'authorization_code';
-  let authorizeUrl: string | null = null;
-  let revokeUrl: string | null = null;
-  if (isAuthCode && consumerId) {
-    const links = extras.links ?? { revoke: true, reauthorize: true };
-    const hasTokens = Boolean(rec?.credentials);
-    // Each URL gets its own single-use state, so following one does not spend the other.
-    const state = async (use: 'authorize' | 'revoke') =>
-      `?state=${encodeURIComponent(
-        await signAuthorizeState(keyring, {
-          use,
-          applicationId,
-          consumerId,
-          serviceId: def.id,
-          unifiedApi,
-          redirectUri: extras.sessionRedirectUri,
-          browserBinding: extras.sessionBrowserBinding,
-          firstOnly: !links.reauthorize,
-        }),
-      )}`;
-    if (!hasTokens || links.reauthorize) authorizeUrl = `${publicUrl}/vault/authorize/${def.id}/${encodeURIComponent(applicationId)}${await state('authorize')}`;
-    if (hasTokens && links.revoke) revokeUrl = `${publicUrl}/vault/revoke/${def.id}/${encodeURIComponent(applicationId)}${await state('revoke')}`;
-  }
   const consents = extras.consents ?? [];
   const resources = Object.entries(def.resources);
   const view: Record<string, unknown> = {
@@ -168,8 +181,8 @@ export async function connectionView(
     website: def.website,
     icon: def.icon,
     logo: def.logo,
-    authorize_url: authorizeUrl,
-    revoke_url: revokeUrl,
+    authorize_url: null,
+    revoke_url: null,
     settings: rec ? maskedSettings(def, settings) : null,
     metadata: rec?.metadata ?? null,
     form_fields: formFieldsWithValues(def, settings),
@@ -195,6 +208,38 @@ export async function connectionView(
     view.last_downstream_error_at = rec.lastDownstreamErrorAt ?? 0;
     view.created_at = rec.createdAt;
     view.updated_at = rec.updatedAt;
+  }
+  return view;
+}
+
+/** Where a link-free view's JSON text holds its links: the first occurrence (every key before it is the connector's). */
+const NO_LINKS = '"authorize_url":null,"revoke_url":null';
+
+/** A link-free view's JSON text (`JSON.stringify(linklessConnectionView(…))`) with `links` put in. */
+export function withLinks(linklessJson: string, links: ViewLinks | null): string {
+  if (!links) return linklessJson;
+  const at = linklessJson.indexOf(NO_LINKS);
+  return `${linklessJson.slice(0, at)}"authorize_url":${JSON.stringify(links.authorizeUrl)},"revoke_url":${JSON.stringify(links.revokeUrl)}${linklessJson.slice(at + NO_LINKS.length)}`;
+}
+
+/** Apideck `Connection`. */
+export async function connectionView(
+  keyring: Keyring,
+  publicUrl: string,
+  def: ConnectorDefinition,
+  unifiedApi: string,
+  applicationId: string,
+  consumerId: string | null,
+  appConnector: AppConnectorRow,
+  rec: ConnectionRecord | null,
+  extras: ViewExtras = {},
+  onlyResource?: string,
+): Promise<Record<string, unknown>> {
+  const view = linklessConnectionView(def, unifiedApi, appConnector, rec, extras, onlyResource);
+  const links = await viewLinks(keyring, publicUrl, def, unifiedApi, applicationId, consumerId, rec, extras);
+  if (links) {
+    view.authorize_url = links.authorizeUrl;
+    view.revoke_url = links.revokeUrl;
   }
   return view;
 }

@@ -4,7 +4,7 @@ import type { ConnectionRecord, StoredConfiguration } from '../store/connection-
 import type { Executor } from '../store/database.js';
 import { blankConnection, connectionEvent, connectionKey, loadConnection, mutateConnection, sealedSettings, type Scope } from './connection-mutation.js';
 import { missingRequiredSettings } from './connection-state.js';
-import { connectionView, stateOfRecord, type LinkPolicy, type ViewExtras } from './connection-view.js';
+import { connectionView, linklessConnectionView, stateOfRecord, viewLinks, withLinks, type LinkPolicy, type ViewExtras } from './connection-view.js';
 import { addConsent, consentStateAfter, consentView, listConsents } from './consents.js';
 import type { CredentialCheck, VaultContext } from './context.js';
 import { listCustomMappings, mappingView, putCustomMapping } from './custom-mappings.js';
@@ -53,67 +53,76 @@ async function view(
   return connectionView(ctx.keyring, ctx.publicUrl, integration.def, unifiedApi, scope.applicationId, scope.consumerId, integration.appConnector, rec, extras, onlyResource);
 }
 
+/** What a link-free view was rendered from: while every part is the same object, its text is the same. */
+interface RenderedView {
+  unifiedApi: string;
+  def: ConnectorDefinition;
+  appConnector: Integration['appConnector'];
+  consents: readonly unknown[];
+  mappings: readonly unknown[];
+  json: string;
+}
+
+/**
+ * Link-free views (connection-view.ts) as JSON text, by the read model's record they show (dropped with it when the
+ * read model lets it go), or by connector where there is no record: a consumer's list renders every connector, and all
+ * but its own few are the same text for every consumer of the application.
+ */
+const renderedViews = new WeakMap<object, RenderedView[]>();
+const NONE: readonly never[] = [];
+
+function linklessJson(
+  integration: Integration,
+  unifiedApi: string,
+  rec: ConnectionRecord | null,
+  consents: readonly Parameters<typeof consentView>[0][] = NONE,
+  mappings: readonly Parameters<typeof mappingView>[0][] = NONE,
+): string {
+  const { def, appConnector } = integration;
+  const key = rec ?? def;
+  const known = renderedViews.get(key) ?? [];
+  const hit = known.find((r) => r.unifiedApi === unifiedApi && r.def === def && r.appConnector === appConnector && r.consents === consents && r.mappings === mappings);
+  if (hit) return hit.json;
+  const json = JSON.stringify(linklessConnectionView(def, unifiedApi, appConnector, rec, { consents: consents.map(consentView), customMappings: mappings.map(mappingView) }));
+  // A handful of unified APIs (or applications, for a connector without a record) at most: the list stays short.
+  renderedViews.set(key, [...known.slice(-7), { unifiedApi, def, appConnector, consents, mappings, json }]);
+  return json;
+}
+
+/** The views of every enabled connector for a consumer (or none), as JSON texts. */
 export async function listConnections(
   ctx: VaultContext,
   applicationId: string,
   consumerId: string | null,
   filter: { api?: string; configured?: boolean; /** A session's `unified_apis`: nothing outside them is listed. */ unifiedApis?: string[] },
   caller: Pick<Scope, 'redirectUri' | 'browserBinding' | 'links'> = {},
-): Promise<Record<string, unknown>[]> {
+): Promise<string[]> {
   if (filter.api) checkUnifiedApi(filter.api);
   const integrations = await enabledIntegrations(ctx, applicationId);
   const records = new Map<string, ConnectionRecord>();
   if (consumerId) for (const rec of await ctx.connections.listForConsumer(applicationId, consumerId)) records.set(rec.serviceId, rec);
-  const out: Record<string, unknown>[] = [];
+  const extras = callerExtras(caller);
+  const out: string[] = [];
   for (const integration of integrations) {
     const rec = records.get(integration.def.id) ?? null;
     if (filter.configured !== undefined && filter.configured !== (rec !== null)) continue;
     for (const api of integration.def.unified_apis) {
       if (filter.api && api !== filter.api) continue;
       if (filter.unifiedApis && !filter.unifiedApis.includes(api)) continue;
-      out.push(await connectionView(ctx.keyring, ctx.publicUrl, integration.def, api, applicationId, consumerId, integration.appConnector, rec, callerExtras(caller)));
+      const links = await viewLinks(ctx.keyring, ctx.publicUrl, integration.def, api, applicationId, consumerId, rec, extras);
+      out.push(withLinks(linklessJson(integration, api, rec), links));
     }
   }
   return out;
 }
 
-/** What a rendered view was made from: while every part is the same object, the view is the same text. */
-interface RenderedView {
-  unifiedApi: string;
-  def: ConnectorDefinition;
-  appConnector: Integration['appConnector'];
-  consents: unknown[];
-  mappings: unknown[];
-  publicUrl: string;
-  json: string;
-}
-
-/** Rendered views by the cached record they show (dropped with it when the read model lets it go). */
-const renderedViews = new WeakMap<ConnectionRecord, RenderedView[]>();
-
-/**
- * `GET` of a connection as JSON text. A view without per-caller parts (no signed authorize/revoke links: those carry a
- * fresh single-use state each time) is rendered once per version of the read model's record and reused.
- */
+/** `GET` of a connection as JSON text: its link-free part rendered once per version of the read model's record. */
 export async function renderConnection(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string): Promise<string> {
   const integration = await resolveIntegration(ctx, scope.applicationId, unifiedApi, serviceId);
-  const { def, appConnector } = integration;
   const { record, consents, mappings } = await ctx.connections.snapshot(connectionKey(scope, serviceId), unifiedApi);
-  const signsLinks = def.auth_type === 'oauth2' && def.oauth?.grant_type === 'authorization_code';
-  const render = async () => {
-    const extras = { consents: consents.map(consentView), customMappings: mappings.map(mappingView), ...callerExtras(scope) };
-    return JSON.stringify(await view(ctx, scope, integration, unifiedApi, record, undefined, extras));
-  };
-  if (record === null || signsLinks) return render();
-  const known = renderedViews.get(record) ?? [];
-  const hit = known.find(
-    (r) => r.unifiedApi === unifiedApi && r.def === def && r.appConnector === appConnector && r.consents === consents && r.mappings === mappings && r.publicUrl === ctx.publicUrl,
-  );
-  if (hit) return hit.json;
-  const json = await render();
-  // A handful of unified APIs at most: the list stays short.
-  renderedViews.set(record, [...known.slice(-7), { unifiedApi, def, appConnector, consents, mappings, publicUrl: ctx.publicUrl, json }]);
-  return json;
+  const json = record === null ? linklessJson(integration, unifiedApi, null) : linklessJson(integration, unifiedApi, record, consents, mappings);
+  const links = await viewLinks(ctx.keyring, ctx.publicUrl, integration.def, unifiedApi, scope.applicationId, scope.consumerId, record, callerExtras(scope));
+  return withLinks(json, links);
 }
 
 export async function getConnection(ctx: VaultContext, scope: Scope, unifiedApi: string, serviceId: string) {

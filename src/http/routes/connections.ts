@@ -18,7 +18,7 @@ import {
 } from '../../vault/connections.js';
 import { badRequest } from '../../vault/errors.js';
 import { scopeOf, sessionFlowOf } from '../auth.js';
-import { ok, okBodyOf } from '../envelope.js';
+import { ok, okBodyOf, okJson } from '../envelope.js';
 import { routeConfigOf, sendAnswer, type HotRoute } from '../hot-paths.js';
 import { linkPolicy, sessionLimits } from '../session-policy.js';
 import {
@@ -63,7 +63,7 @@ export function connectionRoutes(ctx: VaultContext, refresher: RefreshCoordinato
         },
         { ...sessionFlowOf(request), links: linkPolicy(request) },
       );
-      return ok(reply, data);
+      return okJson(reply, `[${data.join(',')}]`);
     });
 
     const path = '/vault/connections/:unified_api/:service_id';
