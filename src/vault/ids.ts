@@ -1,7 +1,19 @@
 import crypto from 'node:crypto';
 import { ulid } from 'ulid';
 
-export const newId = (prefix: string) => `${prefix}_${ulid().toLowerCase()}`;
+// ulid's own generator draws one byte from the CSPRNG per character (16 calls an id); this draws them from a pool
+// refilled by node:crypto, the same quality at a fraction of the cost (a million-row load spent half its time there).
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
+const pooledRandom = () => {
+  if (poolOffset === pool.length) {
+    crypto.randomFillSync(pool);
+    poolOffset = 0;
+  }
+  return pool[poolOffset++] / 256;
+};
+
+export const newId = (prefix: string) => `${prefix}_${ulid(undefined, pooledRandom).toLowerCase()}`;
 
 let lastMs = 0;
 let sequence = 0;
