@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, dropSchema, postgresUrlWithSchema } from '../support/coffer.js';
 import { cliChildren, runCli, serveCli, stopCli, type ServedCli } from '../support/cli.js';
 import { LOCAL_PROVIDER_ENV, startProvider, tempDir, type TestProvider } from '../support/oidc.js';
-import { APP_REDIRECT, burst, connect, refreshCount, resetCounts } from '../support/refresh-burst.js';
+import { APP_REDIRECT, burst, connect, refreshCount, resetCounts, untilStampSeen } from '../support/refresh-burst.js';
 import { FAST_WEBHOOKS, startReceiver, type Receiver } from '../support/webhook-receiver.js';
 
 type Headers = Record<string, string>;
@@ -140,9 +140,14 @@ describe.each(backends)('COFFER_WORKERS=2 (%s)', (backend) => {
   async function expireAlice(): Promise<void> {
     const past = Date.now() - 1000;
     if (pool) {
-      const result = await pool.query(`update "${schema}".connections set token_expires_at = $1 where consumer_id = 'alice' and service_id = $2`, [past, serviceId]);
+      // A new updated_at too: a worker's view shows it once its read model took the change in (the notification reaches
+      // each worker a few milliseconds after the commit). The primary hands new connections to the workers in turn, so
+      // ten fresh reads in a row read through every worker.
+      const stamp = Date.now() + 1;
+      const result = await pool.query(`update "${schema}".connections set token_expires_at = $1, updated_at = $3 where consumer_id = 'alice' and service_id = $2`, [past, serviceId, stamp]);
       expect(result.rowCount).toBe(1);
       await pool.query(`select pg_notify($1, '')`, [`coffer_changes_${schema}`]);
+      await untilStampSeen(async () => (await freshRequest(`${served.url}/vault/connections/crm/${serviceId}`, 'GET', headers)).json.data.updated_at, stamp, 10);
       return;
     }
     const db = new BetterSqlite3(path.join(dataDir, 'coffer.db'), { timeout: 10_000 });

@@ -12,7 +12,7 @@ import { resolveIntegration } from '../../src/vault/integrations.js';
 import { backends, dropSchema, editConnections, postgresUrlWithSchema, startCoffer, type TestCoffer } from '../support/coffer.js';
 import { followRedirects, LOCAL_PROVIDER_ENV, startProvider, tempDir, type TestProvider } from '../support/oidc.js';
 import { cliChildren, runCli, serveCli, stopCli } from '../support/cli.js';
-import { APP_REDIRECT, BURST, burst, connect, refreshCount, resetCounts } from '../support/refresh-burst.js';
+import { APP_REDIRECT, BURST, burst, connect, refreshCount, resetCounts, untilStampSeen } from '../support/refresh-burst.js';
 
 type Headers = Record<string, string>;
 
@@ -98,10 +98,15 @@ describe.each(clusterBackends)('exactly-once refresh across two coffer serve pro
 
   async function expireAlice(): Promise<number> {
     const past = Date.now() - 1000;
-    const result = await pool.query(`update "${schema}".connections set token_expires_at = $1 where consumer_id = 'alice' and service_id = $2`, [past, serviceId]);
+    // A new updated_at too: the instances' views show it once their read models took the change in.
+    const stamp = Date.now() + 1;
+    const result = await pool.query(`update "${schema}".connections set token_expires_at = $1, updated_at = $3 where consumer_id = 'alice' and service_id = $2`, [past, serviceId, stamp]);
     expect(result.rowCount).toBe(1);
     // Written behind Coffer's back: tell the instances' read models that anything may have changed (an empty payload).
     await pool.query(`select pg_notify($1, '')`, [`coffer_changes_${schema}`]);
+    for (const base of instances) {
+      await untilStampSeen(async () => (await (await fetch(`${base}/vault/connections/crm/${serviceId}`, { headers })).json()).data.updated_at, stamp);
+    }
     return past;
   }
 

@@ -43,3 +43,18 @@ export async function burst(baseUrls: string[], serviceId: string, headers: Head
   return [...tokens][0];
 }
 
+
+/**
+ * Waits until `read` (a connection read through an instance, answering its `updated_at`) shows `stamp` — a value a test
+ * wrote behind Coffer's back — `times` times in a row: that instance's read model has taken in the change. Another
+ * PostgreSQL instance hears of such a write only when the notification reaches it, a few milliseconds later.
+ */
+export async function untilStampSeen(read: () => Promise<number>, stamp: number, times = 1, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let inARow = 0;
+  while (inARow < times) {
+    if (Date.now() > deadline) throw new Error(`the read model did not show the change written behind its back within ${timeoutMs} ms`);
+    inARow = (await read()) === stamp ? inARow + 1 : 0;
+    if (inARow === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
