@@ -426,12 +426,25 @@ export async function runRefreshStorm({ pgUrl, register, onCleanup, log = (line)
 
     pool = new pg.Pool({ connectionString: pgUrl, max: 1 });
     const expiredAt = Date.now() - 1000;
-    const update = await pool.query(`update "${schema}".connections set token_expires_at = $1 where consumer_id = $2 and service_id = $3`, [
+    // A new updated_at too: each instance's view shows it once its read model took the change in.
+    const stamp = Date.now() + 1;
+    const update = await pool.query(`update "${schema}".connections set token_expires_at = $1, updated_at = $4 where consumer_id = $2 and service_id = $3`, [
       expiredAt,
       CONSUMER,
       serviceId,
+      stamp,
     ]);
     if (update.rowCount !== 1) throw new Error(`expiring the token updated ${update.rowCount} rows, not 1`);
+    // Written behind Coffer's back: the instances' read models hear of it only through the change feed (an empty
+    // payload: anything may have changed), a few milliseconds later; the storm starts once both show it.
+    await pool.query(`select pg_notify($1, '')`, [`coffer_changes_${schema}`]);
+    for (const base of instances) {
+      const deadline = Date.now() + 10_000;
+      while ((await getJson(`${base}/vault/connections/crm/${serviceId}`, headers))?.data?.updated_at !== stamp) {
+        if (Date.now() > deadline) throw new Error(`${base} did not see the expired token within 10 s`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
     provider.resetCounts();
 
     // One agent per instance, no socket cap: every request gets its own connection, all issued in the same tick.

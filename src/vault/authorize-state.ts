@@ -1,8 +1,8 @@
 // The `state` inside `authorize_url`/`revoke_url`: signed by Coffer, bound to application, consumer, connector and
 // the one flow it was issued for, short-lived, and single-use (its `jti` is recorded when a flow starts).
-import crypto from 'node:crypto';
 import { jwtVerify } from 'jose';
 import { signHs256 } from '../crypto/compact-jws.js';
+import { randomBytes } from './ids.js';
 import type { Keyring } from '../crypto/keyring.js';
 
 export const AUTHORIZE_STATE_AUDIENCE = 'coffer:authorize';
@@ -37,7 +37,7 @@ export async function signAuthorizeState(keyring: Keyring, claims: AuthorizeStat
     ...(claims.firstOnly ? { first: true } : {}),
     ...(claims.browserBinding === false ? { bb: false } : {}),
     aud: AUTHORIZE_STATE_AUDIENCE,
-    jti: crypto.randomBytes(12).toString('base64url'),
+    jti: randomBytes(12).toString('base64url'),
     iat: now,
     exp: now + STATE_TTL_SECONDS,
   });
