@@ -4,6 +4,7 @@
 // connectors or replaces built-ins by id. Any bad file is a ConnectorDefinitionError whose one-line message names the
 // file and the field: `<file>: <field path>: <problem>`.
 
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,6 +51,36 @@ function parseFile(path: string, text: string): unknown {
   return doc.toJS() as unknown;
 }
 
+/**
+ * The built-in catalogue's files already parsed, by the SHA-256 of their text: written at build time next to the built
+ * loader (scripts/parse-catalogue.mjs), read with one JSON.parse where parsing every YAML file took most of a cold
+ * start. A file whose text changed since (or any other file) is parsed as usual.
+ */
+const PARSED_CATALOGUE = fileURLToPath(new URL('./catalogue.parsed.json', import.meta.url));
+let parsedCatalogue: Record<string, unknown> | null = null;
+
+function parsedDocuments(): Record<string, unknown> {
+  if (parsedCatalogue) return parsedCatalogue;
+  try {
+    parsedCatalogue = JSON.parse(readFileSync(PARSED_CATALOGUE, 'utf8')) as Record<string, unknown>;
+  } catch {
+    parsedCatalogue = {};
+  }
+  return parsedCatalogue;
+}
+
+const digest = (text: string) => createHash('sha256').update(text).digest('base64url');
+
+/** The parsed documents of every connector file of `dir`, by the SHA-256 of their text (what the build writes). */
+export function parseConnectorDir(dir: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const path of connectorFiles(dir)) {
+    const text = readFileSync(path, 'utf8');
+    out[digest(text)] = parseFile(path, text);
+  }
+  return out;
+}
+
 /** Reads, parses and validates one file; defaults applied. */
 export function loadConnectorFile(path: string): ConnectorDefinition {
   let text: string;
@@ -58,13 +89,16 @@ export function loadConnectorFile(path: string): ConnectorDefinition {
   } catch (err) {
     throw new ConnectorDefinitionError(path, '(file)', `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  const result = validateConnectorFile(parseFile(path, text));
+  const parsed = parsedDocuments()[digest(text)];
+  // A copy: validation fills in defaults, and the same text may be loaded again.
+  const document = parsed === undefined ? parseFile(path, text) : structuredClone(parsed);
+  const result = validateConnectorFile(document);
   if (!result.ok) throw new ConnectorDefinitionError(path, result.problem.path, result.problem.message);
   return { ...result.value, source: path };
 }
 
-/** Every .yaml/.yml/.json file of `dir` (not recursive), sorted by file name. Ids must be unique within the dir. */
-export function loadConnectorDir(dir: string): ConnectorDefinition[] {
+/** The .yaml/.yml/.json files of `dir` (not recursive), sorted by file name. */
+function connectorFiles(dir: string): string[] {
   const absolute = resolve(dir);
   let names: string[];
   try {
@@ -76,12 +110,16 @@ export function loadConnectorDir(dir: string): ConnectorDefinition[] {
     const problem = code === 'ENOENT' ? 'connector directory does not exist' : `connector directory cannot be read: ${code ?? (err as Error).message}`;
     throw new ConnectorDefinitionError(absolute, '(dir)', problem);
   }
-  const files = names
+  return names
     .filter((name) => !name.startsWith('.') && EXTENSIONS.has(extname(name).toLowerCase()))
     .sort()
     .map((name) => join(absolute, name))
     .filter((path) => statSync(path).isFile());
+}
 
+/** Every connector file of `dir`, loaded. Ids must be unique within the dir. */
+export function loadConnectorDir(dir: string): ConnectorDefinition[] {
+  const files = connectorFiles(dir);
   const byId = new Map<string, ConnectorDefinition>();
   for (const path of files) {
     const def = loadConnectorFile(path);
