@@ -51,7 +51,7 @@ function loggablePath(url: string): string {
 export type AccessLog = FastifyBaseLogger & Pick<Logger, 'isLevelEnabled'>;
 
 /** The access-log line of an answered request (never its query string: it may carry a credential). */
-export function logAccess(accessLog: AccessLog, call: AnsweredCall): void {
+function logAccess(accessLog: AccessLog, call: AnsweredCall): void {
   if (!accessLog.isLevelEnabled('info')) return;
   const trace = call.proxyTrace;
   const ms = Math.round(call.elapsedMs);
@@ -61,7 +61,7 @@ export function logAccess(accessLog: AccessLog, call: AnsweredCall): void {
   accessLog.info(line, 'request');
 }
 
-export function recordApiCall(logs: LogWriter, baseUrl: string, call: AnsweredCall): void {
+function recordApiCall(logs: LogWriter, baseUrl: string, call: AnsweredCall): void {
   const { operation, caller } = call;
   if (!operation || !caller) return;
   const consumerId = caller.consumerId ?? call.params.consumer_id ?? '';
