@@ -39,6 +39,8 @@ export class LogWriter {
   private buffer: LogEntry[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
+  /** A read's flush waiting for the write in flight: later reads share it instead of queueing a write each. */
+  private queuedForRead: Promise<void> | null = null;
   /** Set while the database is unavailable: no flush on a full buffer, only the retry timer. */
   private unavailable = false;
   private droppedWhileUnavailable = 0;
@@ -87,6 +89,22 @@ export class LogWriter {
       this.log.warn({ err: errorSummary(error), dropped: batch.length }, 'request logs dropped: could not be written');
     });
     return this.flushing;
+  }
+
+  /**
+   * For reads of logs and request counts: resolves once every entry recorded before the call is in the database (or
+   * back in the buffer if it is unavailable). Reads arriving while a write is in flight share the one write that
+   * follows it, which takes everything recorded until it starts: a burst of reads costs a transaction or two, not one
+   * each.
+   */
+  flushForRead(): Promise<void> {
+    if (this.queuedForRead) return this.queuedForRead;
+    const queued = this.flushing.then(() => {
+      this.queuedForRead = null;
+      return this.flush();
+    });
+    this.queuedForRead = queued;
+    return queued;
   }
 
   /** Writes what is buffered, once; what the database could not take then is reported lost. */

@@ -115,6 +115,23 @@ describe.each(backends)('request logs (%s)', (backend) => {
     expect(row.operation.name).toHaveLength(256);
   });
 
+  it('reads arriving together share writes, and each finds every entry recorded before it', async () => {
+    const db = coffer.runtime.store.db;
+    const writer = new LogWriter(db, recordingLog(), { flushDelayMs: 60_000 });
+    const consumer = 'read-burst';
+    const reads: Array<Promise<number>> = [];
+    for (let i = 0; i < 20; i++) {
+      writer.record(entry(coffer.appId, consumer, { path: `/${i}` }));
+      // Read i needs entries 0…i: it counts what the database holds once its flush resolved.
+      reads.push(writer.flushForRead().then(async () => (await findRequestLogs(db, coffer.appId, consumer, { limit: 100 })).length));
+    }
+    const seen = await Promise.all(reads);
+    seen.forEach((count, i) => expect(count, `read ${i}`).toBeGreaterThanOrEqual(i + 1));
+    expect(writer.pending).toBe(0);
+    expect(seen.at(-1)).toBe(20);
+    await writer.close();
+  });
+
   it('a row the database refuses anyway is dropped alone and reported; the rest of its batch and their counts are written', async () => {
     const consumers = ['logs-split-a', 'logs-split-b'];
     for (const consumer_id of consumers) {

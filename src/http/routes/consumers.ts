@@ -25,7 +25,7 @@ export function consumerRoutes(ctx: VaultContext, logs: LogWriter): FastifyPlugi
         if (typeof f[key] !== 'string') throw badRequest(`filter[${key}] must be a single string`);
       }
       const cursor = parseCursor(query.cursor);
-      await logs.flush();
+      await logs.flushForRead();
       const page = await listConsumers(ctx, request.caller!.applicationId, {
         filter: f as { consumer_id?: string; search?: string },
         cursor,
@@ -35,7 +35,7 @@ export function consumerRoutes(ctx: VaultContext, logs: LogWriter): FastifyPlugi
     });
 
     app.get('/vault/consumers/:consumer_id', { schema: { params: ConsumerParams }, config: op('consumersOne', 'Get consumer') }, async (request, reply) => {
-      await logs.flush();
+      await logs.flushForRead();
       return ok(reply, await getConsumer(ctx, request.caller!.applicationId, request.params.consumer_id));
     });
 
@@ -54,7 +54,7 @@ export function consumerRoutes(ctx: VaultContext, logs: LogWriter): FastifyPlugi
       { schema: { params: ConsumerParams }, config: op('consumerRequestCountsAll', 'Consumer request counts within start and end datetime') },
       async (request, reply) => {
         const query = request.query as Record<string, unknown>;
-        await logs.flush();
+        await logs.flushForRead();
         const stats = await consumerStats(ctx, request.caller!.applicationId, request.params.consumer_id, query.start_datetime as string | undefined, query.end_datetime as string | undefined);
         return ok(reply, stats);
       },

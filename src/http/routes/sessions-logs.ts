@@ -49,7 +49,7 @@ export function sessionAndLogRoutes(ctx: VaultContext, logs: LogWriter): Fastify
         const filter = parseLogsFilter(query.filter);
         const cursor = parseCursor(query.cursor);
         const limit = parseLimit(query.limit);
-        await logs.flush();
+        await logs.flushForRead();
         const page = await listLogs(ctx.db, scopeOf(request), { filter, cursor, limit });
         return ok(reply, page.data, pageMeta(ctx.publicUrl, request, page.data.length, cursor, page.next));
       },
