@@ -1,6 +1,9 @@
 // Apideck's success and error envelopes.
 import type { FastifyReply } from 'fastify';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+
+/** The content type of every JSON answer. */
+export const JSON_TYPE = 'application/json; charset=utf-8';
 
 export function reason(status: number): string {
   return STATUS_CODES[status] ?? 'Unknown';
@@ -23,7 +26,7 @@ export const okBodyOf = (dataJson: string) => `{"status_code":200,"status":"OK",
 
 /** `ok` for data already serialized (a rendered view): the same envelope, without parsing and serializing it again. */
 export function okJson(reply: FastifyReply, dataJson: string) {
-  return reply.code(200).type('application/json; charset=utf-8').send(okBodyOf(dataJson));
+  return reply.code(200).type(JSON_TYPE).send(okBodyOf(dataJson));
 }
 
 export function errorBody(status: number, typeName: string, message: string, detail?: unknown) {
@@ -35,4 +38,10 @@ export function errorBody(status: number, typeName: string, message: string, det
     detail: detail ?? message,
     ref: `https://developers.apideck.com/errors#${typeName.toLowerCase()}`,
   };
+}
+
+/** A JSON answer written on the raw response (the hot paths and the proxy, which answer outside fastify's reply). */
+export function writeJson(res: ServerResponse, status: number, headers: OutgoingHttpHeaders, body: string): void {
+  res.writeHead(status, { ...headers, 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
 }

@@ -5,7 +5,8 @@ import { MAX_ID_LENGTH } from './input-bounds.js';
 import { VersionConflictError } from '../store/connections.js';
 import { isStoreBusy } from '../store/database.js';
 import { VaultError } from '../vault/errors.js';
-import { errorBody } from './envelope.js';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { errorBody, writeJson } from './envelope.js';
 
 /** Turns ajv's first complaint into Apideck's `{missing: [...]}` / `{invalid: [...]}` detail. */
 function validationDetail(error: FastifyError): { message: string; detail: unknown } {
@@ -52,6 +53,12 @@ export function errorAnswer(error: FastifyError, log: FastifyBaseLogger): ErrorA
   }
   log.error({ err: error }, 'unhandled error');
   return { status: 500, body: errorBody(500, 'UnexpectedError', 'An unexpected error occurred', 'An unexpected error occurred; see the server log') };
+}
+
+/** Answers with the error envelope on the raw response (nothing else of the answer was sent). */
+export function writeErrorAnswer(res: ServerResponse, baseHeaders: OutgoingHttpHeaders, error: unknown, log: FastifyBaseLogger): void {
+  const answer = errorAnswer(error as FastifyError, log);
+  writeJson(res, answer.status, { ...baseHeaders, ...answer.headers }, JSON.stringify(answer.body));
 }
 
 export function installErrorHandling(app: FastifyInstance): void {

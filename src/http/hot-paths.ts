@@ -9,19 +9,20 @@
 // operations (the route files' `answer`, `proxyCallOf` and proxy-answer.ts), error envelopes (errors.ts) and the
 // request log (request-log.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FastifyBaseLogger, FastifyError, FastifyReply } from 'fastify';
+import type { FastifyBaseLogger, FastifyReply } from 'fastify';
 import { requestRateLimit } from '../vault/applications.js';
 import type { VaultContext } from '../vault/context.js';
 import type { Scope } from '../vault/connection-mutation.js';
 import { authenticateCaller, bearerToken, presentsSession, type Access, type Caller } from './auth.js';
-import { errorAnswer } from './errors.js';
+import { writeErrorAnswer } from './errors.js';
 import { checkRequestInput, MAX_ID_LENGTH } from './input-bounds.js';
 import type { RateLimits } from './rate-limits.js';
 import type { AnsweredCall } from './request-log.js';
 import type { Forwarder } from '../proxy/forward.js';
 import { CallerGoneError, callerGoneSignal } from '../proxy/caller.js';
 import { proxyCallOf, proxyOperation, proxyTraceOf, type ProxyRouteOptions } from './routes/proxy.js';
-import { sendErrorAnswer, writeProxyAnswer } from './proxy-answer.js';
+import { writeProxyAnswer } from './proxy-answer.js';
+import { JSON_TYPE, writeJson } from './envelope.js';
 
 /** A route the hot path answers: its config as registered with fastify, and the operation itself. */
 export interface HotRoute {
@@ -72,7 +73,6 @@ export function requestIdGenerator(): () => string {
 
 const PREFIX = '/vault/connections/';
 const PLAIN_ID = /^[A-Za-z0-9_-]+$/;
-const JSON_TYPE = 'application/json; charset=utf-8';
 
 const plainId = (segment: string | undefined): segment is string => segment !== undefined && segment.length <= MAX_ID_LENGTH && PLAIN_ID.test(segment);
 
@@ -143,20 +143,13 @@ export function hotPathHandler(options: HotPathOptions) {
     const startedAt = performance.now();
     const caller = await callerOf(req, route, params as unknown as Record<string, unknown>);
     if (!caller) return fallback();
-    let status = 200;
-    let body: string;
-    let headers: Record<string, string> | undefined;
     try {
-      ({ body, headers } = await route.answer({ applicationId: caller.applicationId, consumerId: caller.consumerId! }, params));
+      const { body, headers } = await route.answer({ applicationId: caller.applicationId, consumerId: caller.consumerId! }, params);
+      writeJson(res, 200, { ...options.commonHeaders, ...headers }, body);
     } catch (error) {
-      const failure = errorAnswer(error as FastifyError, options.log);
-      status = failure.status;
-      body = JSON.stringify(failure.body);
-      headers = failure.headers;
+      writeErrorAnswer(res, options.commonHeaders, error, options.log);
     }
-    res.writeHead(status, { ...options.commonHeaders, ...headers, 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(body) });
-    res.end(body);
-    options.record(logged(req, startedAt, status, route.operation, caller, params as unknown as Record<string, string>));
+    options.record(logged(req, startedAt, res.statusCode, route.operation, caller, params as unknown as Record<string, string>));
   }
 
   const PROXY_ACCESS = { access: 'consumer' as const, sessionAllowed: true };
@@ -178,7 +171,7 @@ export function hotPathHandler(options: HotPathOptions) {
         options.log.info({ err: { type: (error as Error).name } }, 'caller went away during a proxied call');
         return;
       }
-      sendErrorAnswer(res, options.commonHeaders, error, options.log);
+      writeErrorAnswer(res, options.commonHeaders, error, options.log);
     }
   }
 

@@ -2,22 +2,12 @@
 // One writer for the `/proxy` route (after `reply.hijack()`) and the hot path (hot-paths.ts), so both answer alike.
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { finished } from 'node:stream';
-import type { FastifyBaseLogger, FastifyError } from 'fastify';
+import type { FastifyBaseLogger } from 'fastify';
 import type { ProxyResult } from '../proxy/forward.js';
 import { CallerGoneError, discardBody } from '../proxy/caller.js';
 import { answerHasBody, bodylessAnswerHeaders } from '../proxy/headers.js';
 import { VaultError } from '../vault/errors.js';
-import { errorAnswer } from './errors.js';
-
-const JSON_TYPE = 'application/json; charset=utf-8';
-
-/** Answers with Coffer's error envelope (nothing of the provider's answer was sent). */
-export function sendErrorAnswer(res: ServerResponse, baseHeaders: OutgoingHttpHeaders, error: unknown, log: FastifyBaseLogger): void {
-  const answer = errorAnswer(error as FastifyError, log);
-  const body = JSON.stringify(answer.body);
-  res.writeHead(answer.status, { ...baseHeaders, ...answer.headers, 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
+import { writeErrorAnswer } from './errors.js';
 
 /** Headers of an answer without a body, normalised as fastify did when it sent the empty payload itself. */
 function emptyAnswerHeaders(headers: OutgoingHttpHeaders, callerMethod: string, status: number): OutgoingHttpHeaders {
@@ -52,7 +42,7 @@ export function writeProxyAnswer(
     try {
       res.writeHead(result.status, headers);
     } catch {
-      sendErrorAnswer(res, baseHeaders, unsendableHeaders(), log);
+      writeErrorAnswer(res, baseHeaders, unsendableHeaders(), log);
       return;
     }
     res.end();
@@ -65,7 +55,7 @@ export function writeProxyAnswer(
   } catch {
     result.body.destroy();
     for (const name of res.getHeaderNames()) res.removeHeader(name);
-    sendErrorAnswer(res, baseHeaders, unsendableHeaders(), log);
+    writeErrorAnswer(res, baseHeaders, unsendableHeaders(), log);
     return;
   }
   const body = result.body;
@@ -80,7 +70,7 @@ export function writeProxyAnswer(
       return;
     }
     for (const name of res.getHeaderNames()) res.removeHeader(name);
-    sendErrorAnswer(res, baseHeaders, failure, log);
+    writeErrorAnswer(res, baseHeaders, failure, log);
   });
   // A caller gone before its answer ended frees the provider's connection.
   res.once('close', () => {

@@ -7,24 +7,23 @@ import { ulid } from 'ulid';
 const pool = Buffer.alloc(4096);
 let poolOffset = pool.length;
 
-/** `count` (≤ 4096) cryptographically random bytes, copied out of the pool. */
-export function randomBytes(count: number): Buffer {
+/** The pool's offset of `count` fresh bytes, refilling it when fewer are left. */
+function take(count: number): number {
   if (poolOffset + count > pool.length) {
     crypto.randomFillSync(pool);
     poolOffset = 0;
   }
-  const out = Buffer.from(pool.subarray(poolOffset, poolOffset + count));
   poolOffset += count;
-  return out;
+  return poolOffset - count;
 }
 
-const pooledRandom = () => {
-  if (poolOffset === pool.length) {
-    crypto.randomFillSync(pool);
-    poolOffset = 0;
-  }
-  return pool[poolOffset++] / 256;
-};
+/** `count` (≤ 4096) cryptographically random bytes, copied out of the pool. */
+export function randomBytes(count: number): Buffer {
+  const at = take(count);
+  return Buffer.from(pool.subarray(at, at + count));
+}
+
+const pooledRandom = () => pool[take(1)] / 256;
 
 export const newId = (prefix: string) => `${prefix}_${ulid(undefined, pooledRandom).toLowerCase()}`;
 
